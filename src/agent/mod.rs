@@ -1,0 +1,505 @@
+//! Agents: state plus routes to actions, behind a bounded mailbox.
+//!
+//! Describe an agent type once with an [`AgentSpec`] (initial state, named
+//! actions, routes, read-only queries) and spawn as many agents from it as you
+//! like with [`Runtime::spawn`](crate::Runtime::spawn): they share the
+//! compiled actions and route table, and an idle agent costs a few hundred
+//! bytes and no thread. An [`AgentRef`] is the typed handle: `send`, `call`,
+//! `state`, `query`, `stop`, and run-time route changes. An [`AgentAddr`] is
+//! the untyped one, for sending from actions and the bus.
+
+pub(crate) mod cell;
+pub mod error;
+pub(crate) mod reply;
+pub(crate) mod routes;
+
+use crate::action::{Action, ActionSet, Query};
+use crate::router::{Pattern, Priority, RouteError, RouteId, Router};
+use crate::runtime::report::DeadLetter;
+use crate::signal::{Signal, Text};
+use cell::{AgentCell, AgentKind, AgentTask};
+use error::{CallError, QueryError, SendError, SpawnError};
+use routes::{ActionTarget, RouteTable};
+pub use routes::{Predicate, RouteSpec};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock, PoisonError};
+use std::time::Duration;
+
+/// An agent's identity, unique within the process.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentId(pub(crate) u64);
+
+impl AgentId {
+    /// The numeric id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for AgentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "agent #{}", self.0)
+    }
+}
+
+impl fmt::Debug for AgentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AgentId({})", self.0)
+    }
+}
+
+/// The description of an agent type: initial state, named actions, routes to
+/// them, and read-only queries. Spawn any number of agents from one spec.
+///
+/// `S` is the state; `R` the reply type of its actions and queries.
+///
+/// ```
+/// use sigrun::{ActionError, AgentSpec, Instruction, RouteSpec, Runtime, Signal};
+///
+/// #[derive(Clone, Default)]
+/// struct Stock { units: u32 }
+///
+/// let spec = AgentSpec::<Stock, u32>::new(Stock::default())
+///     .action("add", |s: &mut Stock, _: &mut Instruction| { s.units += 1; Ok(s.units) })
+///     .action("take", |s: &mut Stock, _: &mut Instruction| {
+///         s.units = s.units.checked_sub(1).ok_or_else(|| ActionError::rejected("out of stock"))?;
+///         Ok(s.units)
+///     })
+///     .route("stock.added", "add")
+///     .route_spec(RouteSpec::new("stock.taken", "take").priority(5))
+///     .query("stock.level", |s: &Stock, _: &Signal| Ok(s.units));
+///
+/// let rt = Runtime::builder().deterministic().build()?;
+/// let agent = rt.spawn(&spec)?;
+/// let added = Signal::new("stock.added", "/warehouse", "")?;
+/// assert_eq!(agent.call(added, std::time::Duration::from_secs(1))?, 1);
+/// let level = Signal::new("stock.level", "/warehouse", "")?;
+/// assert_eq!(agent.query(level)?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AgentSpec<S, R = ()> {
+    initial: S,
+    name: Option<Text>,
+    actions: Vec<(Text, Arc<dyn Action<S, R>>)>,
+    routes: Vec<RouteSpec>,
+    queries: Vec<QueryDecl<S, R>>,
+    mailbox_capacity: Option<usize>,
+    /// Compiled once per route-memo setting (index: `fast_path as usize`).
+    compiled: [OnceLock<Compiled<S, R>>; 2],
+}
+
+/// A query as declared: pattern, priority, handler.
+type QueryDecl<S, R> = (Text, i32, Arc<dyn Query<S, R>>);
+type Compiled<S, R> = Result<Arc<AgentKind<S, R>>, SpawnError>;
+
+impl<S, R> AgentSpec<S, R>
+where
+    S: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    /// A spec whose agents start with (a clone of) `initial`.
+    pub fn new(initial: S) -> Self {
+        AgentSpec {
+            initial,
+            name: None,
+            actions: Vec::new(),
+            routes: Vec::new(),
+            queries: Vec::new(),
+            mailbox_capacity: None,
+            compiled: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// A name for diagnostics.
+    pub fn name(mut self, name: impl Into<Text>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Registers an action under `name`; routes refer to it by name.
+    pub fn action(mut self, name: impl Into<Text>, action: impl Action<S, R>) -> Self {
+        self.actions.push((name.into(), Arc::new(action)));
+        self
+    }
+
+    /// Routes signals whose type matches `pattern` to the action `action`.
+    pub fn route(self, pattern: impl Into<Text>, action: impl Into<Text>) -> Self {
+        self.route_spec(RouteSpec::new(pattern, action))
+    }
+
+    /// Adds a route with priority and/or predicate.
+    pub fn route_spec(mut self, route: RouteSpec) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// Registers `action` and routes `pattern` to it in one step (the action
+    /// is named after the pattern, with `#2`, `#3`... if the name is taken).
+    pub fn on(self, pattern: &'static str, action: impl Action<S, R>) -> Self {
+        let taken = |n: &str| self.actions.iter().any(|(name, _)| name.as_str() == n);
+        let name = if taken(pattern) {
+            let k = (2..)
+                .find(|k| !taken(&format!("{pattern}#{k}")))
+                .unwrap_or(2);
+            Text::from(format!("{pattern}#{k}"))
+        } else {
+            Text::from(pattern)
+        };
+        self.action(name.clone(), action).route(pattern, name)
+    }
+
+    /// Registers a read-only query for signal types matching `pattern`,
+    /// answered by [`AgentRef::query`] (the most specific match answers).
+    pub fn query(mut self, pattern: impl Into<Text>, query: impl Query<S, R>) -> Self {
+        self.queries.push((pattern.into(), 0, Arc::new(query)));
+        self
+    }
+
+    /// Mailbox capacity of agents spawned from this spec (default: the
+    /// runtime's).
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox_capacity = Some(capacity);
+        self
+    }
+
+    pub(crate) fn initial(&self) -> &S {
+        &self.initial
+    }
+
+    pub(crate) fn capacity_override(&self) -> Option<usize> {
+        self.mailbox_capacity
+    }
+
+    /// Compiles the spec once per route-memo setting; agents share the result.
+    pub(crate) fn compiled(&self, fast_path: bool) -> Result<Arc<AgentKind<S, R>>, SpawnError> {
+        self.compiled[usize::from(fast_path)]
+            .get_or_init(|| self.compile(fast_path).map(Arc::new))
+            .clone()
+    }
+
+    fn compile(&self, fast_path: bool) -> Result<AgentKind<S, R>, SpawnError> {
+        if self.mailbox_capacity == Some(0) {
+            return Err(SpawnError::ZeroCapacity);
+        }
+        let mut actions = ActionSet::default();
+        for (name, action) in &self.actions {
+            if !actions.register(name.clone(), action.clone()) {
+                return Err(SpawnError::DuplicateAction { name: name.clone() });
+            }
+        }
+        let mut router = Router::new();
+        for route in &self.routes {
+            let (pattern, priority) = route.parts()?;
+            let action =
+                actions
+                    .index_of(route.action())
+                    .ok_or_else(|| RouteError::UnknownAction {
+                        pattern: route.pattern().to_owned(),
+                        action: route.action().to_owned(),
+                    })?;
+            router.insert(
+                pattern,
+                priority,
+                ActionTarget {
+                    action,
+                    predicate: route.predicate(),
+                },
+            );
+        }
+        let mut query_router = Router::new();
+        let mut queries = Vec::with_capacity(self.queries.len());
+        for (i, (pattern, priority, query)) in self.queries.iter().enumerate() {
+            let pattern = Pattern::parse(pattern).map_err(RouteError::from)?;
+            let priority = Priority::new(*priority)?;
+            query_router.insert(pattern, priority, i as u32);
+            queries.push(query.clone());
+        }
+        Ok(AgentKind {
+            name: self.name.clone(),
+            actions,
+            queries,
+            routes: Arc::new(RouteTable::new(router, fast_path)),
+            query_routes: RouteTable::new(query_router, fast_path),
+        })
+    }
+}
+
+impl<S, R> fmt::Debug for AgentSpec<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentSpec")
+            .field("name", &self.name)
+            .field(
+                "actions",
+                &self.actions.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("routes", &self.routes)
+            .field(
+                "queries",
+                &self.queries.iter().map(|(p, _, _)| p).collect::<Vec<_>>(),
+            )
+            .field("mailbox_capacity", &self.mailbox_capacity)
+            .finish()
+    }
+}
+
+/// What [`AgentRef::stop`] hands back: every signal that was accepted but not
+/// processed.
+#[derive(Debug)]
+pub struct StopReport {
+    /// The stopped agent.
+    pub agent: AgentId,
+    /// Signals still queued when the agent stopped, in queue order.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// Route-memo counters of one agent (`fast-path`; zero without it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoStats {
+    /// Sends whose type was found in the memo.
+    pub hits: u64,
+    /// Sends whose type was looked up in the trie and memoized.
+    pub misses: u64,
+}
+
+/// A route installed on a running agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// The route's id (for [`AgentRef::remove_route`]).
+    pub id: RouteId,
+    /// Its pattern.
+    pub pattern: String,
+    /// The action it runs.
+    pub action: String,
+    /// Its priority.
+    pub priority: i8,
+}
+
+/// The typed handle of a running agent. Cheap to clone; every method is safe
+/// to call from any thread.
+pub struct AgentRef<S, R = ()> {
+    cell: Arc<AgentCell<S, R>>,
+}
+
+impl<S, R> Clone for AgentRef<S, R> {
+    fn clone(&self) -> Self {
+        AgentRef {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl<S, R> fmt::Debug for AgentRef<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentRef")
+            .field("id", &self.cell.id())
+            .field("name", &self.cell.kind.name)
+            .finish()
+    }
+}
+
+impl<S, R> AgentRef<S, R>
+where
+    S: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    pub(crate) fn from_cell(cell: Arc<AgentCell<S, R>>) -> Self {
+        AgentRef { cell }
+    }
+
+    pub(crate) fn task(&self) -> Arc<dyn AgentTask> {
+        self.cell.clone()
+    }
+
+    /// The agent's id.
+    pub fn id(&self) -> AgentId {
+        self.cell.id()
+    }
+
+    /// The spec's name, if it had one.
+    pub fn name(&self) -> Option<&str> {
+        self.cell.kind.name.as_deref()
+    }
+
+    /// Sends `signal` (fire and forget). It is routed now, on this thread;
+    /// refused signals come back inside the error (full mailbox, no route,
+    /// stopped agent, shutdown). Signals from one sender are processed in
+    /// send order.
+    pub fn send(&self, signal: Signal) -> Result<(), SendError> {
+        self.cell.send(signal)
+    }
+
+    /// Sends `signal` and waits up to `timeout` for the reply of its first
+    /// route's action (or the first error of any of its actions). If the agent
+    /// is idle, the action runs on this thread: no thread is woken.
+    /// In deterministic mode the runtime is driven until idle instead and the
+    /// timeout does not apply.
+    pub fn call(&self, signal: Signal, timeout: Duration) -> Result<R, CallError> {
+        self.cell.call(signal, timeout)
+    }
+
+    /// The committed state: includes every instruction that completed before
+    /// this call began, never a partly applied one. Works on stopped agents
+    /// (their final state). With `fast-path` it is a snapshot load on this
+    /// thread; without, a read message the agent answers between instructions.
+    pub fn state(&self) -> Result<Arc<S>, QueryError> {
+        self.cell.state()
+    }
+
+    /// Runs the query registered for `signal`'s type against the committed
+    /// state (same consistency as [`state`](Self::state)).
+    pub fn query(&self, signal: Signal) -> Result<R, QueryError> {
+        self.cell.query(signal)
+    }
+
+    /// Stops the agent: later sends are refused, and every signal still
+    /// queued is handed back in the report (pending calls fail with
+    /// [`CallError::Stopped`]). A batch already executing completes before
+    /// `stop` returns (unless `stop` is called from inside that batch), so
+    /// the state is final afterwards. Stopping twice returns an empty report.
+    pub fn stop(&self) -> StopReport {
+        let dead_letters = AgentTask::close(
+            &*self.cell,
+            crate::runtime::report::DeadLetterReason::AgentStopped,
+        );
+        AgentTask::quiesce(&*self.cell);
+        self.cell.rt.deregister(self.id());
+        StopReport {
+            agent: self.id(),
+            dead_letters,
+        }
+    }
+
+    /// Whether the agent was stopped (or its runtime shut down).
+    pub fn is_stopped(&self) -> bool {
+        self.cell.is_stopped()
+    }
+
+    /// Signals waiting in the mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.cell.mailbox_len()
+    }
+
+    /// The mailbox capacity.
+    pub fn mailbox_capacity(&self) -> usize {
+        self.cell.capacity()
+    }
+
+    /// The untyped address, for [`Instruction::send_to`](crate::Instruction::send_to)
+    /// and bus subscriptions.
+    pub fn addr(&self) -> AgentAddr {
+        AgentAddr { task: self.task() }
+    }
+
+    /// Adds a route at run time. Signals sent afterwards use it; signals
+    /// already accepted keep the routes they were resolved with.
+    pub fn add_route(&self, route: RouteSpec) -> Result<RouteId, RouteError> {
+        let (pattern, priority) = route.parts()?;
+        let action = self
+            .cell
+            .kind
+            .actions
+            .index_of(route.action())
+            .ok_or_else(|| RouteError::UnknownAction {
+                pattern: route.pattern().to_owned(),
+                action: route.action_text().to_string(),
+            })?;
+        let target = ActionTarget {
+            action,
+            predicate: route.predicate(),
+        };
+        let _writer = self
+            .cell
+            .route_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.cell.routes.load_full();
+        let (table, id) =
+            current.modified(|router| Ok(router.insert(pattern, priority, target)))?;
+        self.cell.routes.store(Arc::new(table));
+        Ok(id)
+    }
+
+    /// Removes a route at run time.
+    pub fn remove_route(&self, id: RouteId) -> Result<(), RouteError> {
+        let _writer = self
+            .cell
+            .route_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.cell.routes.load_full();
+        let (table, _) = current.modified(|router| router.remove(id))?;
+        self.cell.routes.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// The routes installed now, in registration order.
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        let table = self.cell.routes.load();
+        table
+            .router
+            .iter()
+            .map(|r| RouteInfo {
+                id: r.id(),
+                pattern: r.pattern().as_str().to_owned(),
+                action: self
+                    .cell
+                    .kind
+                    .actions
+                    .names()
+                    .nth(r.target().action as usize)
+                    .unwrap_or("")
+                    .to_owned(),
+                priority: r.priority().get(),
+            })
+            .collect()
+    }
+
+    /// Route-memo hit/miss counters (`fast-path`).
+    pub fn memo_stats(&self) -> MemoStats {
+        MemoStats {
+            hits: self.cell.memo_hits.load(Ordering::Relaxed),
+            misses: self.cell.memo_misses.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The untyped address of an agent: send signals to it without knowing its
+/// state type (from actions, or to subscribe it to the bus).
+#[derive(Clone)]
+pub struct AgentAddr {
+    task: Arc<dyn AgentTask>,
+}
+
+impl AgentAddr {
+    /// The agent's id.
+    pub fn id(&self) -> AgentId {
+        self.task.id()
+    }
+
+    /// Sends `signal`; as [`AgentRef::send`].
+    pub fn send(&self, signal: Signal) -> Result<(), SendError> {
+        self.task.deliver(&self.task, signal)
+    }
+
+    /// Whether the agent was stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.task.is_closed()
+    }
+}
+
+impl fmt::Debug for AgentAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AgentAddr({})", self.id().0)
+    }
+}
+
+impl<S, R> From<&AgentRef<S, R>> for AgentAddr
+where
+    S: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    fn from(a: &AgentRef<S, R>) -> Self {
+        a.addr()
+    }
+}

@@ -1,0 +1,219 @@
+//! [`ReplySlot`]: where a `call`, `state()` or query waits for its answer.
+//!
+//! A slot is armed with a fresh ticket for each request; the answer is only
+//! accepted for the current ticket, so a slot can be reused (pooled) even
+//! while a late answer to an earlier, timed-out request is still in flight.
+//! The waiter spins, then yields, then parks: waking a parked thread costs tens
+//! of microseconds on small VMs, so a round trip that is answered quickly must
+//! never park (see DESIGN.md, "parking is the cliff").
+
+use crate::agent::error::CallError;
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// Spin/yield rounds before a waiter parks.
+const SPIN_ROUNDS: u32 = 64;
+/// Longest single park; the waiter re-checks the deadline and helps in between.
+const PARK_SLICE: Duration = Duration::from_millis(1);
+
+/// A one-answer-per-ticket mailbox for a single waiting thread.
+pub struct ReplySlot<V> {
+    ready: AtomicU64,
+    inner: Mutex<Inner<V>>,
+}
+
+struct Inner<V> {
+    ticket: u64,
+    value: Option<V>,
+    waiter: Option<Thread>,
+}
+
+impl<V> Default for ReplySlot<V> {
+    fn default() -> Self {
+        ReplySlot {
+            ready: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                ticket: 0,
+                value: None,
+                waiter: None,
+            }),
+        }
+    }
+}
+
+impl<V: Send> ReplySlot<V> {
+    fn lock(&self) -> MutexGuard<'_, Inner<V>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a new request: returns its ticket and forgets any earlier answer.
+    pub fn arm(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.ticket += 1;
+        inner.value = None;
+        inner.waiter = None;
+        inner.ticket
+    }
+
+    /// Delivers the answer for `ticket`; returns `false` (dropping `value`) if
+    /// the request was abandoned or already answered.
+    pub fn fulfil(&self, ticket: u64, value: V) -> bool {
+        let waiter = {
+            let mut inner = self.lock();
+            if inner.ticket != ticket || inner.value.is_some() {
+                return false;
+            }
+            inner.value = Some(value);
+            self.ready.store(ticket, Ordering::Release);
+            inner.waiter.take()
+        };
+        if let Some(t) = waiter {
+            t.unpark();
+        }
+        true
+    }
+
+    /// Whether the answer for `ticket` has arrived.
+    pub fn is_ready(&self, ticket: u64) -> bool {
+        self.ready.load(Ordering::Acquire) == ticket
+    }
+
+    /// Takes the answer for `ticket` if it has arrived.
+    pub fn take(&self, ticket: u64) -> Option<V> {
+        if !self.is_ready(ticket) {
+            return None;
+        }
+        let mut inner = self.lock();
+        if inner.ticket == ticket {
+            inner.value.take()
+        } else {
+            None
+        }
+    }
+
+    /// Abandons `ticket`: a later answer is dropped. Returns the answer if it
+    /// arrived before the request was abandoned.
+    pub fn abandon(&self, ticket: u64) -> Option<V> {
+        let mut inner = self.lock();
+        if inner.ticket != ticket {
+            return None;
+        }
+        let value = inner.value.take();
+        inner.ticket += 1;
+        inner.waiter = None;
+        value
+    }
+
+    /// Waits for the answer to `ticket` until `deadline`. Between checks it
+    /// calls `help`, which may do the work that produces the answer on this
+    /// thread (returns whether it did anything). `None` means the deadline
+    /// passed; the ticket is then abandoned.
+    pub fn wait(
+        &self,
+        ticket: u64,
+        deadline: Instant,
+        mut help: impl FnMut() -> bool,
+    ) -> Option<V> {
+        let mut rounds = 0u32;
+        loop {
+            if let Some(v) = self.take(ticket) {
+                return Some(v);
+            }
+            if help() {
+                rounds = 0;
+                continue;
+            }
+            if rounds < SPIN_ROUNDS {
+                if rounds < 16 {
+                    for _ in 0..(1u32 << rounds.min(6)) {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    thread::yield_now();
+                }
+                rounds += 1;
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return self.abandon(ticket);
+            }
+            {
+                let mut inner = self.lock();
+                if inner.ticket != ticket || inner.value.is_some() {
+                    continue;
+                }
+                inner.waiter = Some(thread::current());
+            }
+            thread::park_timeout((deadline - now).min(PARK_SLICE));
+        }
+    }
+}
+
+/// A call's reply slot with its type erased, so a pooled, non-generic
+/// instruction can carry it and non-generic code can fail it.
+pub trait ReplySink: Send + Sync {
+    /// Fails the request `ticket` with `error` (e.g. the signal was dead-lettered).
+    fn fail(&self, ticket: u64, error: CallError);
+    /// For downcasting to the typed slot.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<R: Send + 'static> ReplySink for ReplySlot<Result<R, CallError>> {
+    fn fail(&self, ticket: u64, error: CallError) {
+        self.fulfil(ticket, Err(error));
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_answer_reaches_the_waiter_across_threads() {
+        let slot = Arc::new(ReplySlot::<u32>::default());
+        let t = slot.arm();
+        let s2 = slot.clone();
+        let h = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(5));
+            assert!(s2.fulfil(t, 7));
+        });
+        let got = slot.wait(t, Instant::now() + Duration::from_secs(10), || false);
+        h.join().unwrap();
+        assert_eq!(got, Some(7));
+    }
+
+    #[test]
+    fn a_late_answer_to_an_abandoned_ticket_is_dropped() {
+        let slot = ReplySlot::<u32>::default();
+        let t1 = slot.arm();
+        assert_eq!(slot.wait(t1, Instant::now(), || false), None);
+        assert!(!slot.fulfil(t1, 1), "abandoned ticket accepted an answer");
+        let t2 = slot.arm();
+        assert!(slot.fulfil(t2, 2));
+        assert!(!slot.fulfil(t2, 3), "second answer accepted");
+        assert_eq!(slot.take(t2), Some(2));
+    }
+
+    #[test]
+    fn help_runs_until_the_answer_appears() {
+        let slot = ReplySlot::<u32>::default();
+        let t = slot.arm();
+        let mut calls = 0;
+        let got = slot.wait(t, Instant::now() + Duration::from_secs(10), || {
+            calls += 1;
+            if calls == 3 {
+                slot.fulfil(t, 9);
+            }
+            true
+        });
+        assert_eq!((got, calls), (Some(9), 3));
+    }
+}

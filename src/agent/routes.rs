@@ -1,0 +1,178 @@
+//! An agent's route table: a trie of patterns to actions plus, with
+//! `fast-path`, a memo of exact types. Tables are immutable once published;
+//! changing a route builds a new table (with an empty memo) and swaps it in,
+//! so senders resolve routes without locking.
+
+use crate::action::guarded;
+use crate::imp::memo::{MemoOutcome, RouteMemo};
+use crate::instruction::Resolved;
+use crate::router::{Pattern, Priority, RouteError, RouteId, RouteSlot, Router};
+use crate::signal::{Signal, Text};
+use std::fmt;
+use std::sync::Arc;
+
+/// A route predicate: the route fires only for signals it accepts.
+pub type Predicate = Arc<dyn Fn(&Signal) -> bool + Send + Sync>;
+
+/// A route to declare on an [`AgentSpec`](crate::AgentSpec) or add to a running
+/// agent: pattern, the action it runs, priority and an optional predicate.
+///
+/// ```
+/// use sigrun::RouteSpec;
+/// let r = RouteSpec::new("order.*.created", "record")
+///     .priority(10)
+///     .when(|s| s.data().len() < 1024);
+/// assert_eq!(r.pattern(), "order.*.created");
+/// ```
+#[derive(Clone)]
+pub struct RouteSpec {
+    pattern: Text,
+    action: Text,
+    priority: i32,
+    predicate: Option<Predicate>,
+}
+
+impl RouteSpec {
+    /// Routes signals whose type matches `pattern` to the action named `action`.
+    pub fn new(pattern: impl Into<Text>, action: impl Into<Text>) -> Self {
+        RouteSpec {
+            pattern: pattern.into(),
+            action: action.into(),
+            priority: 0,
+            predicate: None,
+        }
+    }
+
+    /// Priority in -100..=100 (default 0); among equally specific routes the
+    /// higher runs first. Checked when the route is installed.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Fires the route only for signals `predicate` accepts. Predicates run on
+    /// the sender's thread when the signal is routed; keep them cheap.
+    pub fn when(mut self, predicate: impl Fn(&Signal) -> bool + Send + Sync + 'static) -> Self {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// The pattern text.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The action name.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    pub(crate) fn parts(&self) -> Result<(Pattern, Priority), RouteError> {
+        let pattern = Pattern::parse(&self.pattern)?;
+        let priority = Priority::new(self.priority)?;
+        Ok((pattern, priority))
+    }
+
+    pub(crate) fn predicate(&self) -> Option<Predicate> {
+        self.predicate.clone()
+    }
+
+    pub(crate) fn action_text(&self) -> &Text {
+        &self.action
+    }
+}
+
+impl fmt::Debug for RouteSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteSpec")
+            .field("pattern", &self.pattern)
+            .field("action", &self.action)
+            .field("priority", &self.priority)
+            .field("predicate", &self.predicate.is_some())
+            .finish()
+    }
+}
+
+/// What an action route points at.
+#[derive(Clone)]
+pub(crate) struct ActionTarget {
+    pub action: u32,
+    pub predicate: Option<Predicate>,
+}
+
+/// A trie plus its memo; `T` is what a route points at.
+pub(crate) struct RouteTable<T> {
+    pub router: Router<T>,
+    pub memo: RouteMemo,
+}
+
+impl<T: Clone> RouteTable<T> {
+    pub fn new(router: Router<T>, fast_path: bool) -> Self {
+        RouteTable {
+            router,
+            memo: RouteMemo::new(fast_path),
+        }
+    }
+
+    /// A copy of this table with `f` applied to the router and a fresh memo.
+    pub fn modified<X>(
+        &self,
+        f: impl FnOnce(&mut Router<T>) -> Result<X, RouteError>,
+    ) -> Result<(Self, X), RouteError> {
+        let mut router = self.router.clone();
+        let x = f(&mut router)?;
+        let fast = matches!(self.memo, RouteMemo::On(_));
+        Ok((RouteTable::new(router, fast), x))
+    }
+
+    /// Appends the matching routes for `ty` to `slots` (trie or memo).
+    #[inline]
+    pub fn candidates(&self, ty: &Text, slots: &mut Vec<RouteSlot>) -> MemoOutcome {
+        self.memo.candidates(&self.router, ty, slots)
+    }
+}
+
+/// A predicate that panicked during routing.
+pub(crate) struct PredicatePanic {
+    pub route: RouteId,
+    pub message: String,
+}
+
+impl RouteTable<ActionTarget> {
+    /// Resolves `signal` to actions in route order, evaluating predicates.
+    /// `slots` is scratch space; `out` receives the resolved actions.
+    pub fn resolve(
+        &self,
+        signal: &Signal,
+        slots: &mut Vec<RouteSlot>,
+        out: &mut Vec<Resolved>,
+    ) -> Result<MemoOutcome, PredicatePanic> {
+        slots.clear();
+        let outcome = self.candidates(signal.type_text(), slots);
+        for &slot in slots.iter() {
+            let Some(route) = self.router.slot(slot) else {
+                continue;
+            };
+            let target = route.target();
+            if let Some(predicate) = &target.predicate {
+                match guarded(|| Ok(predicate(signal))) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        slots.clear();
+                        return Err(PredicatePanic {
+                            route: route.id(),
+                            message: e.text().to_owned(),
+                        });
+                    }
+                }
+            }
+            out.push(Resolved {
+                action: target.action,
+                route: route.id(),
+            });
+        }
+        slots.clear();
+        Ok(outcome)
+    }
+}

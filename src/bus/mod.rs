@@ -1,0 +1,331 @@
+//! Publish/subscribe inside the process.
+//!
+//! Subscribers (agents or callbacks) register type patterns; [`Bus::publish`]
+//! fans a signal out to every match, in route order (most specific first, then
+//! priority, then subscription order). Delivery to an agent has exactly the
+//! guarantees of [`AgentRef::send`](crate::AgentRef::send): a subscriber whose
+//! mailbox is full refuses its copy, and the copy comes back in the
+//! [`PublishReport`], never dropped. With `zero-copy`, all copies share one
+//! payload buffer.
+//!
+//! Callbacks run synchronously on the publishing thread (for signals emitted
+//! by actions: the thread running the emitting agent, after its batch
+//! committed). A panicking callback is reported, not propagated.
+
+use crate::agent::AgentAddr;
+use crate::agent::routes::RouteTable;
+use crate::router::{Priority, RouteError, RouteId, RouteSlot, Router};
+use crate::runtime::report::DeliveryFailure;
+use crate::runtime::shared::Shared;
+use crate::signal::Signal;
+use arc_swap::ArcSwap;
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// A callback subscriber.
+pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
+
+/// Identifies a subscription, for [`Bus::unsubscribe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionId(RouteId);
+
+#[derive(Clone)]
+pub(crate) enum Subscriber {
+    Agent(AgentAddr),
+    Callback(Callback),
+}
+
+/// The bus's routing state, shared by all handles of one runtime.
+pub(crate) struct BusCore {
+    table: ArcSwap<RouteTable<Subscriber>>,
+    writer: Mutex<()>,
+    fast_path: bool,
+}
+
+impl BusCore {
+    pub fn new(fast_path: bool) -> Self {
+        BusCore {
+            table: ArcSwap::from_pointee(RouteTable::new(Router::new(), fast_path)),
+            writer: Mutex::new(()),
+            fast_path,
+        }
+    }
+
+    fn modify<X>(
+        &self,
+        f: impl FnOnce(&mut Router<Subscriber>) -> Result<X, RouteError>,
+    ) -> Result<X, RouteError> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let (table, x) = self.table.load_full().modified(f)?;
+        self.table.store(Arc::new(table));
+        Ok(x)
+    }
+
+    /// Drops every subscription (shutdown: breaks agent/runtime cycles).
+    pub fn clear(&self) {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.table
+            .store(Arc::new(RouteTable::new(Router::new(), self.fast_path)));
+    }
+
+    /// Fans `signal` out to every matching subscriber.
+    pub fn publish(&self, rt: &Shared, signal: Signal) -> Result<PublishReport, PublishError> {
+        if rt.is_shutting_down() {
+            return Err(PublishError::ShuttingDown(Box::new(signal)));
+        }
+        let table = self.table.load();
+        let mut slots = scratch::take();
+        table.candidates(signal.type_text(), &mut slots);
+        if slots.is_empty() {
+            scratch::put(slots);
+            return Err(PublishError::NoSubscribers(Box::new(signal)));
+        }
+        // The original signal goes to the last agent subscriber when no
+        // callback follows it; every other agent gets a clone.
+        let last_agent = slots.iter().rposition(|s| {
+            matches!(
+                table.router.slot(*s).map(|r| r.target()),
+                Some(Subscriber::Agent(_))
+            )
+        });
+        let callbacks_after = last_agent.is_some_and(|last| {
+            slots[last + 1..].iter().any(|s| {
+                matches!(
+                    table.router.slot(*s).map(|r| r.target()),
+                    Some(Subscriber::Callback(_))
+                )
+            })
+        });
+        let mut report = PublishReport {
+            delivered: 0,
+            failures: Vec::new(),
+        };
+        let mut original = Some(signal);
+        for (i, &slot) in slots.iter().enumerate() {
+            let Some(route) = table.router.slot(slot) else {
+                continue;
+            };
+            let Some(signal) = original.as_ref() else {
+                break;
+            };
+            match route.target() {
+                Subscriber::Agent(addr) => {
+                    let copy = if Some(i) == last_agent && !callbacks_after {
+                        original.take()
+                    } else {
+                        Some(signal.clone())
+                    };
+                    if let Some(copy) = copy {
+                        match addr.send(copy) {
+                            Ok(()) => report.delivered += 1,
+                            Err(e) => report.failures.push(DeliveryFailure::Refused(e)),
+                        }
+                    }
+                }
+                Subscriber::Callback(callback) => {
+                    match catch_unwind(AssertUnwindSafe(|| callback(signal))) {
+                        Ok(()) => report.delivered += 1,
+                        Err(payload) => report.failures.push(DeliveryFailure::CallbackPanicked {
+                            subscription: SubscriptionId(route.id()),
+                            message: crate::action::ActionError::from_panic(payload)
+                                .text()
+                                .to_owned(),
+                        }),
+                    }
+                }
+            }
+        }
+        scratch::put(slots);
+        Ok(report)
+    }
+}
+
+/// Per-thread scratch buffer for matched subscriptions (lent out per publish,
+/// so a callback that publishes gets its own).
+mod scratch {
+    use super::*;
+    thread_local! {
+        static BUF: RefCell<Vec<RouteSlot>> = const { RefCell::new(Vec::new()) };
+    }
+    pub fn take() -> Vec<RouteSlot> {
+        BUF.try_with(|b| std::mem::take(&mut *b.borrow_mut()))
+            .unwrap_or_default()
+    }
+    pub fn put(mut v: Vec<RouteSlot>) {
+        v.clear();
+        let _ = BUF.try_with(|b| {
+            let mut b = b.borrow_mut();
+            if b.capacity() < v.capacity() {
+                *b = v;
+            }
+        });
+    }
+}
+
+/// The outcome of a publish that reached at least one subscriber.
+#[derive(Debug, Default, PartialEq)]
+#[must_use = "a publish report may hold signals that were not delivered"]
+pub struct PublishReport {
+    /// Subscribers that accepted the signal.
+    pub delivered: usize,
+    /// Subscribers that did not, each with the reason (refused copies are
+    /// inside).
+    pub failures: Vec<DeliveryFailure>,
+}
+
+impl PublishReport {
+    /// Whether every matching subscriber accepted the signal.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// A publish that reached nobody; the signal is handed back.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// No subscription matches the signal's type.
+    NoSubscribers(Box<Signal>),
+    /// The runtime is shutting down.
+    ShuttingDown(Box<Signal>),
+}
+
+impl PublishError {
+    /// The signal that was not published.
+    pub fn into_signal(self) -> Signal {
+        match self {
+            PublishError::NoSubscribers(s) | PublishError::ShuttingDown(s) => *s,
+        }
+    }
+
+    pub(crate) fn into_failure(self) -> DeliveryFailure {
+        match self {
+            PublishError::NoSubscribers(s) => DeliveryFailure::NoSubscribers(s),
+            PublishError::ShuttingDown(s) => DeliveryFailure::ShuttingDown(s),
+        }
+    }
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::NoSubscribers(s) => write!(
+                f,
+                "no subscription matches type `{}`; the signal is handed back",
+                s.ty()
+            ),
+            PublishError::ShuttingDown(s) => write!(
+                f,
+                "the runtime is shutting down; the `{}` signal is handed back",
+                s.ty()
+            ),
+        }
+    }
+}
+
+impl Error for PublishError {}
+
+/// A handle to a runtime's bus. Cheap to clone.
+///
+/// ```
+/// use sigrun::{AgentSpec, Instruction, Runtime, Signal};
+/// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+///
+/// let rt = Runtime::builder().deterministic().build()?;
+/// let audit = rt.spawn(&AgentSpec::<Vec<String>>::new(Vec::new())
+///     .on("order.**", |log: &mut Vec<String>, ins: &mut Instruction| { log.push(ins.ty().to_owned()); Ok(()) }))?;
+/// let seen = Arc::new(AtomicUsize::new(0));
+/// let bus = rt.bus();
+/// bus.subscribe_agent("order.**", &audit.addr())?;
+/// let s = seen.clone();
+/// bus.subscribe("order.*.created", move |_sig: &Signal| { s.fetch_add(1, Ordering::Relaxed); })?;
+///
+/// let report = bus.publish(Signal::new("order.item.created", "/shop", "")?)?;
+/// assert_eq!(report.delivered, 2);
+/// rt.run_until_idle()?;
+/// assert_eq!(*audit.state()?, vec!["order.item.created".to_string()]);
+/// assert_eq!(seen.load(Ordering::Relaxed), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Bus {
+    rt: Arc<Shared>,
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("subscriptions", &self.subscriptions())
+            .finish()
+    }
+}
+
+impl Bus {
+    pub(crate) fn new(rt: Arc<Shared>) -> Self {
+        Bus { rt }
+    }
+
+    fn add(
+        &self,
+        pattern: &str,
+        priority: i32,
+        subscriber: Subscriber,
+    ) -> Result<SubscriptionId, RouteError> {
+        let pattern = crate::router::Pattern::parse(pattern)?;
+        let priority = Priority::new(priority)?;
+        self.rt
+            .bus
+            .modify(|router| Ok(SubscriptionId(router.insert(pattern, priority, subscriber))))
+    }
+
+    /// Calls `callback` (on the publishing thread) for every published signal
+    /// whose type matches `pattern`.
+    pub fn subscribe(
+        &self,
+        pattern: &str,
+        callback: impl Fn(&Signal) + Send + Sync + 'static,
+    ) -> Result<SubscriptionId, RouteError> {
+        self.add(pattern, 0, Subscriber::Callback(Arc::new(callback)))
+    }
+
+    /// Delivers every published signal whose type matches `pattern` to
+    /// `agent`, where its own routes pick the actions.
+    pub fn subscribe_agent(
+        &self,
+        pattern: &str,
+        agent: &AgentAddr,
+    ) -> Result<SubscriptionId, RouteError> {
+        self.add(pattern, 0, Subscriber::Agent(agent.clone()))
+    }
+
+    /// As [`subscribe_agent`](Self::subscribe_agent), with a priority in
+    /// -100..=100 deciding the order among equally specific subscriptions.
+    pub fn subscribe_agent_with_priority(
+        &self,
+        pattern: &str,
+        priority: i32,
+        agent: &AgentAddr,
+    ) -> Result<SubscriptionId, RouteError> {
+        self.add(pattern, priority, Subscriber::Agent(agent.clone()))
+    }
+
+    /// Removes a subscription.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), RouteError> {
+        self.rt.bus.modify(|router| router.remove(id.0).map(drop))
+    }
+
+    /// Fans `signal` out to every matching subscriber. `Err` hands the
+    /// signal back when nobody matched (or the runtime is shutting down);
+    /// otherwise the report lists per-subscriber refusals with their copies.
+    pub fn publish(&self, signal: Signal) -> Result<PublishReport, PublishError> {
+        self.rt.bus.publish(&self.rt, signal)
+    }
+
+    /// Active subscriptions.
+    pub fn subscriptions(&self) -> usize {
+        self.rt.bus.table.load().router.len()
+    }
+}

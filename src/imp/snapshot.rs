@@ -1,0 +1,104 @@
+//! How `state()` and read-only queries see an agent's committed state.
+//!
+//! * [`StateView::Mailbox`] (plain): there is no copy; a read is a message
+//!   answered by the agent between instructions.
+//! * [`StateView::Snapshot`] (`fast-path`): an `arc-swap` cell holds the last
+//!   committed state. The agent publishes after each commit (once per batch
+//!   with `batching`), before it sends the batch's replies, so a caller that
+//!   got its reply reads its own write. Readers load it on their own thread
+//!   without touching the mailbox.
+//!
+//! Publishing reuses the previous snapshot's allocation when no reader still
+//! holds it (`Arc::get_mut` + `clone_from`), so a warm agent publishes without
+//! allocating.
+
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+/// The read side of an agent's state.
+pub enum StateView<S> {
+    /// Reads go through the mailbox.
+    Mailbox,
+    /// Reads load the last published snapshot.
+    Snapshot(ArcSwap<S>),
+}
+
+impl<S: Clone> StateView<S> {
+    /// The view for a new agent whose committed state is `initial`.
+    pub fn new(fast_path: bool, initial: &S) -> Self {
+        if fast_path {
+            StateView::Snapshot(ArcSwap::from_pointee(initial.clone()))
+        } else {
+            StateView::Mailbox
+        }
+    }
+
+    /// Whether reads are answered from a snapshot.
+    #[inline]
+    pub fn is_snapshot(&self) -> bool {
+        matches!(self, StateView::Snapshot(_))
+    }
+
+    /// The last committed state, if this view keeps snapshots.
+    #[inline]
+    pub fn load(&self) -> Option<Arc<S>> {
+        match self {
+            StateView::Mailbox => None,
+            StateView::Snapshot(cell) => Some(cell.load_full()),
+        }
+    }
+
+    /// Runs `f` on the last committed state without taking a reference count.
+    #[inline]
+    pub fn with<T>(&self, f: impl FnOnce(&S) -> T) -> Option<T> {
+        match self {
+            StateView::Mailbox => None,
+            StateView::Snapshot(cell) => Some(f(&cell.load())),
+        }
+    }
+
+    /// Publishes `state` as the committed state. `spare` carries the previous
+    /// snapshot between publishes so its allocation can be reused.
+    #[inline]
+    pub fn publish(&self, state: &S, spare: &mut Option<Arc<S>>) {
+        let StateView::Snapshot(cell) = self else {
+            return;
+        };
+        let next = match spare.take() {
+            Some(mut arc) => match Arc::get_mut(&mut arc) {
+                Some(slot) => {
+                    slot.clone_from(state);
+                    arc
+                }
+                None => Arc::new(state.clone()),
+            },
+            None => Arc::new(state.clone()),
+        };
+        *spare = Some(cell.swap(next));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_publishes_and_reuses_the_spare() {
+        let view = StateView::new(true, &vec![1u8]);
+        let mut spare = None;
+        view.publish(&vec![2], &mut spare);
+        assert_eq!(*view.load().unwrap(), vec![2]);
+        let spare_ptr = Arc::as_ptr(spare.as_ref().unwrap());
+        view.publish(&vec![3], &mut spare);
+        assert_eq!(view.with(|s| s.clone()), Some(vec![3]));
+        // The previous spare became the published snapshot: no new allocation.
+        assert_eq!(Arc::as_ptr(&view.load().unwrap()), spare_ptr);
+    }
+
+    #[test]
+    fn mailbox_view_has_no_snapshot() {
+        let view = StateView::new(false, &5u32);
+        view.publish(&6, &mut None);
+        assert!(view.load().is_none() && !view.is_snapshot());
+    }
+}

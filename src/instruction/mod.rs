@@ -1,0 +1,216 @@
+//! [`Instruction`]: one routed signal on its way through an agent.
+//!
+//! An instruction carries the signal (the input), the actions its routes
+//! resolved to (in route order), the caller's reply slot for a `call`, and the
+//! signals the actions emit (held back until the instruction commits). Actions
+//! see it as `&mut Instruction`: they read the input and context and emit
+//! follow-up signals through it.
+//!
+//! Instruction objects are the unit the `pooling` feature recycles: with it,
+//! they come from a free list and are cleared in place on return, keeping the
+//! capacity of their buffers (see `imp::pool`).
+
+use crate::agent::AgentAddr;
+use crate::agent::AgentId;
+use crate::agent::reply::ReplySink;
+use crate::router::{RouteId, RouteSlot};
+use crate::signal::{Payload, Signal, SignalId};
+use std::sync::Arc;
+
+/// Buffers larger than this are shrunk when an instruction is recycled, so a
+/// rare huge fan-out does not pin memory in the pool.
+const KEEP_CAPACITY: usize = 32;
+
+/// One routed signal being executed by an agent's actions.
+///
+/// ```
+/// use sigrun::{ActionError, AgentSpec, Instruction, Runtime, Signal};
+///
+/// // An action reads its input from the instruction and may emit signals,
+/// // which are published on the bus once the action has committed.
+/// let spec = AgentSpec::<u64, u64>::new(0).on("order.paid", |total: &mut u64, ins: &mut Instruction| {
+///     *total += ins.data().len() as u64;
+///     let shipped = Signal::builder("order.ship", "/billing").build().map_err(ActionError::failed)?;
+///     ins.emit(shipped);
+///     Ok(*total)
+/// });
+/// # let rt = Runtime::builder().deterministic().build().unwrap();
+/// # let a = rt.spawn(&spec).unwrap();
+/// # let _ = rt.bus().subscribe("order.ship", |_s: &Signal| {});
+/// # a.send(Signal::new("order.paid", "/shop", "xyz").unwrap()).unwrap();
+/// # rt.run_until_idle().unwrap();
+/// # assert_eq!(*a.state().unwrap(), 3);
+/// ```
+pub struct Instruction {
+    signal: Option<Signal>,
+    pub(crate) routes: Vec<Resolved>,
+    pub(crate) slots: Vec<RouteSlot>,
+    current: usize,
+    pub(crate) reply: Option<ReplyTo>,
+    pub(crate) outbound: Vec<Outbound>,
+    agent: AgentId,
+}
+
+/// A route resolved to an action of the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub action: u32,
+    pub route: RouteId,
+}
+
+/// A signal an action emitted, delivered after its instruction commits.
+pub(crate) enum Outbound {
+    Publish(Signal),
+    Send(AgentAddr, Signal),
+}
+
+/// Where a `call`'s answer goes.
+pub(crate) struct ReplyTo {
+    pub sink: Arc<dyn ReplySink>,
+    pub ticket: u64,
+}
+
+impl Instruction {
+    /// An empty instruction, as the pool hands it out.
+    pub(crate) fn blank() -> Self {
+        Instruction {
+            signal: None,
+            routes: Vec::new(),
+            slots: Vec::new(),
+            current: 0,
+            reply: None,
+            outbound: Vec::new(),
+            agent: AgentId(0),
+        }
+    }
+
+    /// Clears in place for reuse, keeping (bounded) buffer capacity.
+    pub(crate) fn recycle(&mut self) {
+        self.signal = None;
+        self.reply = None;
+        self.current = 0;
+        self.agent = AgentId(0);
+        self.routes.clear();
+        self.slots.clear();
+        self.outbound.clear();
+        if self.routes.capacity() > KEEP_CAPACITY {
+            self.routes.shrink_to(KEEP_CAPACITY);
+        }
+        if self.slots.capacity() > KEEP_CAPACITY {
+            self.slots.shrink_to(KEEP_CAPACITY);
+        }
+        if self.outbound.capacity() > KEEP_CAPACITY {
+            self.outbound.shrink_to(KEEP_CAPACITY);
+        }
+    }
+
+    /// Whether this instruction holds nothing (as handed out by a pool).
+    #[cfg(test)]
+    pub(crate) fn is_blank(&self) -> bool {
+        self.signal.is_none()
+            && self.reply.is_none()
+            && self.routes.is_empty()
+            && self.slots.is_empty()
+            && self.outbound.is_empty()
+    }
+
+    pub(crate) fn load(&mut self, agent: AgentId, signal: Signal) {
+        self.agent = agent;
+        self.signal = Some(signal);
+    }
+
+    pub(crate) fn set_current(&mut self, index: usize) {
+        self.current = index;
+    }
+
+    pub(crate) fn take_signal(&mut self) -> Option<Signal> {
+        self.signal.take()
+    }
+
+    /// The signal being processed.
+    pub fn signal(&self) -> &Signal {
+        // Invariant: an instruction reaches user code only while loaded.
+        self.signal.as_ref().unwrap_or_else(|| empty_signal())
+    }
+
+    /// The signal's payload.
+    pub fn data(&self) -> &Payload {
+        self.signal().data()
+    }
+
+    /// The signal's type.
+    pub fn ty(&self) -> &str {
+        self.signal().ty()
+    }
+
+    /// The signal's id.
+    pub fn signal_id(&self) -> &SignalId {
+        self.signal().id()
+    }
+
+    /// The signal's source.
+    pub fn source(&self) -> &str {
+        self.signal().source()
+    }
+
+    /// The correlation id: the `correlationid` extension if the signal has
+    /// a string one, else the signal's own id. Put it on follow-up signals
+    /// to tie a chain of work together.
+    pub fn correlation_id(&self) -> String {
+        match self.signal().extension("correlationid") {
+            Some(crate::signal::ExtensionValue::String(s)) => s.to_string(),
+            _ => self.signal().id().to_string(),
+        }
+    }
+
+    /// The agent executing this instruction.
+    pub fn agent(&self) -> AgentId {
+        self.agent
+    }
+
+    /// The route whose action is running.
+    pub fn route(&self) -> Option<RouteId> {
+        self.routes.get(self.current).map(|r| r.route)
+    }
+
+    /// Whether a caller is waiting for this instruction's reply (`call`).
+    pub fn is_call(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// Publishes `signal` on the runtime's bus once this action commits.
+    /// If the action fails, nothing it emitted is sent.
+    pub fn emit(&mut self, signal: Signal) {
+        self.outbound.push(Outbound::Publish(signal));
+    }
+
+    /// Sends `signal` to the agent `to` once this action commits. If the
+    /// action fails, nothing it emitted is sent. A refused delivery (full
+    /// mailbox, stopped agent) is counted and kept in the runtime's
+    /// undelivered list, never dropped silently.
+    pub fn send_to(&mut self, to: &AgentAddr, signal: Signal) {
+        self.outbound.push(Outbound::Send(to.clone(), signal));
+    }
+}
+
+fn empty_signal() -> &'static Signal {
+    static EMPTY: std::sync::OnceLock<Signal> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| {
+        Signal::builder("sigrun.empty", "sigrun:")
+            .id("empty")
+            .build()
+            .unwrap_or_else(|_| unreachable!("a constant, valid signal"))
+    })
+}
+
+impl std::fmt::Debug for Instruction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instruction")
+            .field("agent", &self.agent)
+            .field("signal", &self.signal)
+            .field("routes", &self.routes)
+            .field("is_call", &self.reply.is_some())
+            .field("outbound", &self.outbound.len())
+            .finish()
+    }
+}

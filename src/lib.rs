@@ -1,0 +1,120 @@
+//! # sigrun
+//!
+//! An in-process runtime for signal-driven agents. An application defines
+//! agents (a state value plus actions), routes [CloudEvents]-style
+//! [`Signal`]s to them by type pattern, and the runtime turns each routed
+//! signal into an [`Instruction`] that an [`Action`] executes against the
+//! agent's state, on a small pool of worker threads.
+//!
+//! [CloudEvents]: https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md
+//!
+//! ## A tour
+//!
+//! ```
+//! use sigrun::{ActionError, AgentSpec, Instruction, Runtime, Signal};
+//! use std::time::Duration;
+//!
+//! // 1. The state of one agent, and what it replies to calls.
+//! #[derive(Clone, Debug, Default, PartialEq)]
+//! struct Account { balance: i64 }
+//!
+//! // 2. An agent type: named actions and the signal types routed to them.
+//! //    Actions are atomic: an error or a panic rolls the state back.
+//! let spec = AgentSpec::<Account, i64>::new(Account::default())
+//!     .on("account.deposited", |acc: &mut Account, ins: &mut Instruction| {
+//!         let amount: i64 = std::str::from_utf8(ins.data())
+//!             .ok()
+//!             .and_then(|s| s.parse().ok())
+//!             .ok_or_else(|| ActionError::invalid_input("amount must be an integer"))?;
+//!         acc.balance += amount;
+//!         Ok(acc.balance)
+//!     })
+//!     .on("account.withdrawn", |acc: &mut Account, ins: &mut Instruction| {
+//!         let amount: i64 = std::str::from_utf8(ins.data()).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+//!         acc.balance -= amount;
+//!         if acc.balance < 0 {
+//!             return Err(ActionError::rejected("insufficient funds")); // rolled back
+//!         }
+//!         Ok(acc.balance)
+//!     });
+//!
+//! // 3. A runtime: two worker threads shared by every agent.
+//! let rt = Runtime::builder().workers(2).build()?;
+//! let account = rt.spawn(&spec)?;
+//!
+//! // 4. send is fire-and-forget; call waits for the reply.
+//! account.send(Signal::new("account.deposited", "/bank/teller", "100")?)?;
+//! let err = account
+//!     .call(Signal::new("account.withdrawn", "/bank/atm", "250")?, Duration::from_secs(5))
+//!     .unwrap_err();
+//! assert!(err.to_string().contains("insufficient funds"));
+//!
+//! // 5. state() is a consistent read of the committed state.
+//! assert_eq!(account.state()?.balance, 100);
+//!
+//! // 6. Shutdown hands back anything accepted but not processed.
+//! let report = rt.shutdown();
+//! assert!(report.dead_letters.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Semantics every feature set shares
+//! * Per sender, signals to one agent are processed in send order.
+//! * A signal accepted by `send`/`call`/`publish` is processed exactly once,
+//!   or handed back (stopped agent, shutdown) as a [`DeadLetter`]. Signals
+//!   that are refused come back inside the error.
+//! * [`AgentRef::state`] returns the state after every instruction that
+//!   completed before the query began, never a partly applied one.
+//! * Errors are values with clear messages; no panic crosses the public API.
+//!
+//! ## Routing
+//! Types are dot-separated segments (`order.item.created`). In patterns `*`
+//! matches exactly one segment and `**` zero or more, so `order.**` matches
+//! `order` itself, and a route on `order` does not fire for `order.item`.
+//! Several matching routes all run, most specific first (exact beats `*`
+//! beats `**`, left to right), then by priority (-100..=100, higher first),
+//! then in registration order. See [`router`].
+//!
+//! ## Deterministic mode
+//! `Runtime::builder().deterministic()` has no worker threads; nothing runs
+//! until [`Runtime::run_until_idle`] (or a `call`, which drives the runtime
+//! until idle). Tests and instruction-count benchmarks use it.
+//!
+//! ## Optimizations
+//! `fast-path`, `zero-copy`, `pooling`, `batching` and `mimalloc` are cargo
+//! features that change speed and allocation, never results. `features.md`
+//! describes each, with measured figures.
+#![forbid(unsafe_code)]
+
+pub mod action;
+pub mod agent;
+pub mod bus;
+#[doc(hidden)]
+pub mod imp;
+pub mod instruction;
+pub mod router;
+pub mod runtime;
+pub mod signal;
+
+pub use action::{Action, ActionError, ActionErrorKind, Query};
+pub use agent::error::{CallError, QueryError, SendError, SendErrorKind, SpawnError};
+pub use agent::{
+    AgentAddr, AgentId, AgentRef, AgentSpec, MemoStats, RouteInfo, RouteSpec, StopReport,
+};
+pub use bus::{Bus, PublishError, PublishReport, SubscriptionId};
+pub use instruction::Instruction;
+pub use router::{Pattern, PatternError, Priority, RouteError, RouteId};
+pub use runtime::report::{
+    DeadLetter, DeadLetterReason, DeliveryFailure, Failure, Metrics, ShutdownReport, Undelivered,
+    UndeliveredFrom,
+};
+pub use runtime::{BuildError, RunError, Runtime, RuntimeBuilder};
+pub use signal::{
+    DecodeError, ExtensionValue, Limits, Payload, Signal, SignalBuilder, SignalError, SignalId,
+    Text,
+};
+
+/// README.md's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

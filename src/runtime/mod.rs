@@ -1,0 +1,431 @@
+//! The runtime: worker threads, the run queue, spawning, the bus, shutdown.
+//!
+//! A threaded runtime multiplexes any number of agents over a few worker
+//! threads. A deterministic runtime has no threads at all: the caller drives
+//! it with [`Runtime::run_until_idle`], which makes tests and instruction-count
+//! benchmarks independent of scheduling.
+
+pub mod report;
+pub(crate) mod scheduler;
+pub(crate) mod shared;
+
+use crate::agent::cell::AgentCell;
+use crate::agent::error::SpawnError;
+use crate::agent::{AgentId, AgentRef, AgentSpec};
+use crate::bus::Bus;
+use crate::imp::Strategy;
+use report::{DeadLetterReason, Metrics, ShutdownReport, Undelivered};
+pub use shared::FailureHook;
+use shared::{Shared, SharedConfig};
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+static NEXT_AGENT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Why a runtime could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `workers(0)`: use `deterministic()` for a runtime without threads.
+    ZeroWorkers,
+    /// `mailbox_capacity(0)`.
+    ZeroMailboxCapacity,
+    /// `batch_size(0)`.
+    ZeroBatchSize,
+    /// The operating system refused to start a worker thread.
+    SpawnThread(std::io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroWorkers => write!(
+                f,
+                "a threaded runtime needs at least one worker; use `deterministic()` for a runtime without threads"
+            ),
+            BuildError::ZeroMailboxCapacity => write!(f, "mailbox capacity must be at least 1"),
+            BuildError::ZeroBatchSize => write!(f, "batch size must be at least 1"),
+            BuildError::SpawnThread(e) => write!(f, "could not start a worker thread: {e}"),
+        }
+    }
+}
+
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            BuildError::SpawnThread(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a runtime operation was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunError {
+    /// `run_until_idle` is for deterministic runtimes (threaded ones run by
+    /// themselves; use `wait_idle`).
+    NotDeterministic,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::NotDeterministic => write!(
+                f,
+                "run_until_idle drives a deterministic runtime; this one has worker threads (use wait_idle)"
+            ),
+        }
+    }
+}
+
+impl Error for RunError {}
+
+/// Configures a [`Runtime`].
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = sigrun::Runtime::builder()
+///     .workers(2)
+///     .mailbox_capacity(4096)
+///     .batch_size(64)
+///     .default_timeout(Duration::from_secs(2))
+///     .build()?;
+/// # rt.shutdown();
+/// # Ok::<(), sigrun::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct RuntimeBuilder {
+    workers: usize,
+    mailbox_capacity: usize,
+    batch_size: usize,
+    deterministic: bool,
+    default_timeout: Duration,
+    undelivered_limit: usize,
+    strategy: Strategy,
+    on_failure: Option<FailureHook>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            mailbox_capacity: 1024,
+            batch_size: 64,
+            deterministic: false,
+            default_timeout: Duration::from_secs(5),
+            undelivered_limit: 65_536,
+            strategy: Strategy::from_features(),
+            on_failure: None,
+        }
+    }
+}
+
+impl fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("workers", &self.workers)
+            .field("mailbox_capacity", &self.mailbox_capacity)
+            .field("batch_size", &self.batch_size)
+            .field("deterministic", &self.deterministic)
+            .field("default_timeout", &self.default_timeout)
+            .field("strategy", &self.strategy)
+            .finish()
+    }
+}
+
+impl RuntimeBuilder {
+    /// Worker threads (default: the number of CPUs). Agents are multiplexed
+    /// over them; no agent has a thread of its own.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Default mailbox capacity of each agent (default 1024). A full mailbox
+    /// refuses signals and hands them back (backpressure).
+    pub fn mailbox_capacity(mut self, n: usize) -> Self {
+        self.mailbox_capacity = n;
+        self
+    }
+
+    /// Signals a worker drains from one mailbox per wake-up (default 64).
+    /// Takes effect with the `batching` feature; without it every wake-up
+    /// processes one signal.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// No worker threads: the caller drives the runtime with
+    /// [`Runtime::run_until_idle`] (and `call` drives it until idle).
+    pub fn deterministic(mut self) -> Self {
+        self.deterministic = true;
+        self
+    }
+
+    /// Timeout of `state()` and `query()` (default 5 s).
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// Undelivered emitted signals kept for [`Runtime::take_undelivered`]
+    /// (default 65,536); beyond it they are only counted.
+    pub fn undelivered_limit(mut self, n: usize) -> Self {
+        self.undelivered_limit = n;
+        self
+    }
+
+    /// Called for every failed action run (error or panic), including those
+    /// of plain `send`s whose failure no caller sees.
+    pub fn on_failure(
+        mut self,
+        hook: impl Fn(&report::Failure<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_failure = Some(Arc::new(hook));
+        self
+    }
+
+    /// Chooses the implementation of each optimization seam explicitly
+    /// instead of from the cargo features (tests and benchmarks use this to
+    /// run the plain and optimized runtimes side by side).
+    #[doc(hidden)]
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Starts the runtime.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        if !self.deterministic && self.workers == 0 {
+            return Err(BuildError::ZeroWorkers);
+        }
+        if self.mailbox_capacity == 0 {
+            return Err(BuildError::ZeroMailboxCapacity);
+        }
+        if self.batch_size == 0 {
+            return Err(BuildError::ZeroBatchSize);
+        }
+        let shared = Arc::new(Shared::new(SharedConfig {
+            strategy: self.strategy,
+            batch: if self.strategy.batching {
+                self.batch_size
+            } else {
+                1
+            },
+            deterministic: self.deterministic,
+            mailbox_capacity: self.mailbox_capacity,
+            default_timeout: self.default_timeout,
+            undelivered_limit: self.undelivered_limit,
+            on_failure: self.on_failure,
+        }));
+        let mut runtime = Runtime {
+            shared: shared.clone(),
+            workers: Vec::new(),
+            shut_down: false,
+        };
+        if !self.deterministic {
+            for i in 0..self.workers {
+                let shared = shared.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("sigrun-worker-{i}"))
+                    .spawn(move || worker_loop(&shared))
+                    .map_err(BuildError::SpawnThread)?;
+                runtime.workers.push(handle);
+            }
+        }
+        Ok(runtime)
+    }
+}
+
+fn worker_loop(shared: &Shared) {
+    while let Some(task) = shared.scheduler.next_for_worker() {
+        let _ = task.run(true);
+    }
+}
+
+/// An in-process runtime for agents. Owns its worker threads; dropping it
+/// shuts it down (use [`shutdown`](Runtime::shutdown) to get the report).
+///
+/// ```
+/// use sigrun::{AgentSpec, Instruction, Runtime, Signal};
+///
+/// let rt = Runtime::builder().workers(2).build()?;
+/// let counter = rt.spawn(&AgentSpec::<u64, u64>::new(0).on("tick", |n: &mut u64, _: &mut Instruction| {
+///     *n += 1;
+///     Ok(*n)
+/// }))?;
+/// for _ in 0..10 {
+///     counter.send(Signal::new("tick", "/clock", "")?)?;
+/// }
+/// let n = counter.call(Signal::new("tick", "/clock", "")?, std::time::Duration::from_secs(5))?;
+/// assert_eq!(n, 11); // per-sender FIFO: the ten sends ran first
+/// let report = rt.shutdown();
+/// assert_eq!(report.metrics.accepted, report.metrics.processed + report.metrics.dead_lettered);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    shut_down: bool,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers.len())
+            .field("deterministic", &self.shared.deterministic)
+            .field("strategy", &self.shared.strategy)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A builder with defaults (threaded, one worker per CPU).
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Spawns an agent from `spec` with a clone of its initial state.
+    pub fn spawn<S, R>(&self, spec: &AgentSpec<S, R>) -> Result<AgentRef<S, R>, SpawnError>
+    where
+        S: Clone + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_with_state(spec, spec.initial().clone())
+    }
+
+    /// Spawns an agent from `spec` starting from `state`.
+    pub fn spawn_with_state<S, R>(
+        &self,
+        spec: &AgentSpec<S, R>,
+        state: S,
+    ) -> Result<AgentRef<S, R>, SpawnError>
+    where
+        S: Clone + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        if self.shared.is_shutting_down() {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let kind = spec.compiled(self.shared.strategy.fast_path)?;
+        let capacity = spec
+            .capacity_override()
+            .unwrap_or(self.shared.mailbox_capacity);
+        let id = AgentId(NEXT_AGENT_ID.fetch_add(1, Ordering::Relaxed));
+        let cell = Arc::new(AgentCell::new(
+            id,
+            self.shared.clone(),
+            kind,
+            state,
+            capacity,
+        ));
+        let agent = AgentRef::from_cell(cell);
+        if !self.shared.register(id, agent.task()) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        Ok(agent)
+    }
+
+    /// The publish/subscribe bus.
+    pub fn bus(&self) -> Bus {
+        Bus::new(self.shared.clone())
+    }
+
+    /// Deterministic mode: processes until no agent has work, on this
+    /// thread; returns the number of instructions processed.
+    pub fn run_until_idle(&self) -> Result<u64, RunError> {
+        if !self.shared.deterministic {
+            return Err(RunError::NotDeterministic);
+        }
+        Ok(self.shared.drive_until_idle())
+    }
+
+    /// Threaded mode: waits until every accepted signal has been processed
+    /// or dead-lettered (in-flight count zero) or `timeout` passes; returns
+    /// whether it got there. Deterministic mode: same as `run_until_idle`.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        if self.shared.deterministic {
+            self.shared.drive_until_idle();
+            return self.metrics().in_flight() == 0;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            if self.metrics().in_flight() == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// Counter totals since start.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.metrics()
+    }
+
+    /// Takes the kept undelivered emitted signals (see [`Undelivered`]).
+    pub fn take_undelivered(&self) -> Vec<Undelivered> {
+        self.shared.take_undelivered()
+    }
+
+    /// Whether this runtime has no worker threads.
+    pub fn is_deterministic(&self) -> bool {
+        self.shared.deterministic
+    }
+
+    /// The implementation choices of this runtime.
+    #[doc(hidden)]
+    pub fn strategy(&self) -> Strategy {
+        self.shared.strategy
+    }
+
+    /// Stops the runtime: refuses new work, lets every worker finish the
+    /// batch in hand, joins the workers, and hands back every accepted
+    /// signal that was not processed.
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> ShutdownReport {
+        self.shut_down = true;
+        let agents = self.shared.begin_shutdown();
+        self.shared.scheduler.stop();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        let mut dead_letters = Vec::new();
+        for agent in &agents {
+            dead_letters.extend(agent.close(DeadLetterReason::Shutdown));
+        }
+        // Callers helping an agent along finish the batch they hold.
+        for agent in &agents {
+            agent.quiesce();
+        }
+        // Break the reference cycles agent -> runtime -> bus -> agent.
+        self.shared.bus.clear();
+        drop(agents);
+        ShutdownReport {
+            metrics: self.shared.metrics(),
+            dead_letters,
+            undelivered: self.shared.take_undelivered(),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if !self.shut_down {
+            let _ = self.shutdown_inner();
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use sigrun::imp::Strategy;
+use sigrun::{ActionError, AgentSpec, Instruction, Payload, Runtime, RuntimeBuilder, Signal};
+use std::sync::Once;
+
+/// A signal of type `ty` with `data`.
+pub fn sig(ty: &'static str, data: impl Into<Payload>) -> Signal {
+    Signal::new(ty, "/test", data).expect("valid test signal")
+}
+
+/// Keeps deliberate panics in actions from flooding the test output.
+pub fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !msg.contains("deliberate") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// The plain and the optimized implementation, so every behavioural test
+/// runs against both regardless of the features this binary was built with.
+pub fn strategies() -> [(&'static str, Strategy); 2] {
+    [
+        ("plain", Strategy::PLAIN),
+        ("optimized", Strategy::OPTIMIZED),
+    ]
+}
+
+pub fn threaded(strategy: Strategy) -> RuntimeBuilder {
+    Runtime::builder().workers(2).strategy(strategy)
+}
+
+pub fn deterministic(strategy: Strategy) -> RuntimeBuilder {
+    Runtime::builder().deterministic().strategy(strategy)
+}
+
+/// An agent that appends `type:data` of every signal to its state and
+/// replies with the new length.
+pub fn log_spec() -> AgentSpec<Vec<String>, usize> {
+    AgentSpec::new(Vec::new()).on("**", |log: &mut Vec<String>, ins: &mut Instruction| {
+        let data = String::from_utf8_lossy(ins.data()).into_owned();
+        log.push(format!("{}:{}", ins.ty(), data));
+        Ok(log.len())
+    })
+}
+
+/// A counter that adds the payload (decimal) to its state; `fail` and
+/// `panic` signals mutate then fail.
+pub fn counter_spec() -> AgentSpec<i64, i64> {
+    AgentSpec::new(0)
+        .on("add", |n: &mut i64, ins: &mut Instruction| {
+            *n += parse(ins)?;
+            Ok(*n)
+        })
+        .on("fail", |n: &mut i64, _: &mut Instruction| {
+            *n += 1_000;
+            Err(ActionError::rejected("deliberate failure"))
+        })
+        .on("panic", |n: &mut i64, _: &mut Instruction| {
+            *n += 1_000_000;
+            panic!("deliberate panic");
+        })
+        .query("get", |n: &i64, _: &Signal| Ok(*n))
+}
+
+pub fn parse(ins: &Instruction) -> Result<i64, ActionError> {
+    std::str::from_utf8(ins.data())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ActionError::invalid_input("not a number"))
+}
