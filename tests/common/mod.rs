@@ -22,7 +22,7 @@ pub fn quiet_panics() {
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            if !msg.contains("deliberate") {
+            if !msg.starts_with("deliberate") {
                 default(info);
             }
         }));
