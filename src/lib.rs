@@ -114,6 +114,12 @@ pub use signal::{
     Text,
 };
 
+/// Internals exposed for the benchmarks; not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::agent::routes::RouteResolver;
+}
+
 /// README.md's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -126,19 +126,27 @@ fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 /// inside an agent's own turn could never be answered, so it is refused.
 mod running {
     use super::*;
+    use std::cell::Cell;
     thread_local! {
+        static DEPTH: Cell<usize> = const { Cell::new(0) };
         static STACK: RefCell<Vec<AgentId>> = const { RefCell::new(Vec::new()) };
     }
     pub fn enter(id: AgentId) {
         let _ = STACK.try_with(|s| s.borrow_mut().push(id));
+        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
     }
     pub fn exit() {
         let _ = STACK.try_with(|s| s.borrow_mut().pop());
+        let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
     }
+    /// Whether this thread is running `id` (a plain counter answers the
+    /// common case, a thread that runs no agent, without touching the stack).
+    #[inline]
     pub fn contains(id: AgentId) -> bool {
-        STACK
-            .try_with(|s| s.borrow().contains(&id))
-            .unwrap_or(false)
+        DEPTH.try_with(Cell::get).unwrap_or(0) != 0
+            && STACK
+                .try_with(|s| s.borrow().contains(&id))
+                .unwrap_or(false)
     }
 }
 

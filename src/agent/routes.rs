@@ -176,3 +176,46 @@ impl RouteTable<ActionTarget> {
         Ok(outcome)
     }
 }
+
+/// Route resolution as the runtime performs it for every send (trie, or memo
+/// with `fast-path`, then predicates), exposed for benchmarks only.
+#[doc(hidden)]
+pub struct RouteResolver {
+    table: RouteTable<ActionTarget>,
+    slots: Vec<RouteSlot>,
+    out: Vec<Resolved>,
+}
+
+impl RouteResolver {
+    /// A table routing every pattern to action 0.
+    pub fn new<'a>(
+        patterns: impl IntoIterator<Item = &'a str>,
+        fast_path: bool,
+    ) -> Result<Self, RouteError> {
+        let mut router = Router::new();
+        for p in patterns {
+            router.insert(
+                Pattern::parse(p)?,
+                Priority::DEFAULT,
+                ActionTarget {
+                    action: 0,
+                    predicate: None,
+                },
+            );
+        }
+        Ok(RouteResolver {
+            table: RouteTable::new(router, fast_path),
+            slots: Vec::new(),
+            out: Vec::new(),
+        })
+    }
+
+    /// Resolves `signal`; returns how many routes matched.
+    pub fn resolve(&mut self, signal: &Signal) -> usize {
+        self.out.clear();
+        match self.table.resolve(signal, &mut self.slots, &mut self.out) {
+            Ok(_) => self.out.len(),
+            Err(_) => 0,
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The benchmarked operations, defined once and used by the criterion
+//! benchmarks (`benches/*.rs`), the iai-callgrind benchmarks (`iai/*.rs`) and
+//! the per-operation allocation report (`examples/alloc_report.rs`), so the
+//! three measure exactly the same code.
+//!
+//! Each operation is a `*_setup` that builds and warms its input (pools,
+//! queues, route memos: iai runs every benchmark in a fresh process) and a
+//! `*_run` that performs the measured work once.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use sigrun::bench_support::RouteResolver;
+use sigrun::imp::pool::{checkout, give_back};
+use sigrun::imp::{PoolKind, Strategy};
+use sigrun::{AgentRef, AgentSpec, Instruction, Payload, Runtime, Signal};
+use std::sync::Arc;
+
+/// Payload sizes of the signal benchmarks.
+pub const SIZES: [(&str, usize); 3] = [("64B", 64), ("1KiB", 1024), ("64KiB", 64 * 1024)];
+/// Signals per local send-and-process run.
+pub const LOCAL_BATCH: usize = 100;
+/// Subscribers of the fan-out benchmark.
+pub const FAN_OUT: usize = 100;
+/// Payload of the fan-out benchmark.
+pub const FAN_OUT_PAYLOAD: usize = 64 * 1024;
+
+pub fn bytes_of(len: usize) -> Bytes {
+    Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>())
+}
+
+// ----- signal build and payload clone
+
+/// A payload of `len` bytes, with one signal built first so the process-wide
+/// id generator (clock and random source) is initialized before measuring.
+pub fn signal_setup(len: usize) -> Bytes {
+    let payload = bytes_of(len);
+    drop(build_signal(&payload));
+    payload
+}
+
+pub fn build_signal(payload: &Bytes) -> Signal {
+    Signal::builder("bench.signal.built", "/bench")
+        .data(payload.clone())
+        .build()
+        .expect("valid signal")
+}
+
+pub fn payload_of(len: usize) -> Payload {
+    Payload::from(bytes_of(len))
+}
+
+// ----- route lookup
+
+/// Which kind of route a lookup hits.
+#[derive(Clone, Copy, Debug)]
+pub enum Hit {
+    Exact,
+    Star,
+    Globstar,
+}
+
+pub const HITS: [(&str, Hit); 3] = [
+    ("exact", Hit::Exact),
+    ("star", Hit::Star),
+    ("globstar", Hit::Globstar),
+];
+pub const ROUTE_COUNTS: [usize; 2] = [10, 10_000];
+
+pub struct Lookup {
+    resolver: RouteResolver,
+    signal: Signal,
+}
+
+/// `routes` routes: `svc.<n>.created` exact routes, plus `svc.*.updated` and
+/// `audit.**` so each kind of hit has exactly one matching route.
+pub fn lookup_setup(routes: usize, hit: Hit, fast_path: bool) -> Lookup {
+    let mut patterns: Vec<String> = (0..routes.saturating_sub(2))
+        .map(|n| format!("svc.{n}.created"))
+        .collect();
+    patterns.push("svc.*.updated".into());
+    patterns.push("audit.**".into());
+    let mut resolver =
+        RouteResolver::new(patterns.iter().map(String::as_str), fast_path).expect("valid patterns");
+    let ty = match hit {
+        Hit::Exact => "svc.7.created",
+        Hit::Star => "svc.7.updated",
+        Hit::Globstar => "audit.svc.7.deleted",
+    };
+    let signal = Signal::new(ty, "/bench", Payload::new()).expect("valid signal");
+    assert_eq!(
+        resolver.resolve(&signal),
+        1,
+        "exactly one route matches {ty}"
+    );
+    Lookup { resolver, signal }
+}
+
+pub fn lookup_run(l: &mut Lookup) -> usize {
+    l.resolver.resolve(&l.signal)
+}
+
+// ----- instruction checkout/return
+
+pub const POOLS: [(&str, PoolKind); 3] = [
+    ("allocate", PoolKind::Allocate),
+    ("free_list", PoolKind::FreeList),
+    ("object_pool", PoolKind::ObjectPool),
+];
+
+pub fn pool_setup(kind: PoolKind) -> PoolKind {
+    for _ in 0..4 {
+        give_back(kind, checkout(kind));
+    }
+    kind
+}
+
+pub fn pool_run(kind: PoolKind) {
+    let ins = checkout(kind);
+    give_back(kind, std::hint::black_box(ins));
+}
+
+// ----- agents in deterministic mode
+
+pub fn counter() -> AgentSpec<u64, u64> {
+    AgentSpec::new(0).on("tick", |n: &mut u64, ins: &mut Instruction| {
+        *n += ins.data().len() as u64 + 1;
+        Ok(*n)
+    })
+}
+
+pub fn tick(payload: &Bytes) -> Signal {
+    Signal::builder("tick", "/bench")
+        .data(payload.clone())
+        .build()
+        .expect("valid signal")
+}
+
+/// The strategies compared side by side in one run; `default` is what the
+/// enabled features select.
+pub fn strategies() -> [(&'static str, Strategy); 3] {
+    [
+        ("default", Strategy::from_features()),
+        ("plain", Strategy::PLAIN),
+        ("optimized", Strategy::OPTIMIZED),
+    ]
+}
+
+fn deterministic(strategy: Strategy) -> Runtime {
+    Runtime::builder()
+        .deterministic()
+        .strategy(strategy)
+        .build()
+        .expect("runtime")
+}
+
+pub struct Local {
+    rt: Runtime,
+    agent: AgentRef<u64, u64>,
+    payload: Bytes,
+    queued: Vec<Signal>,
+}
+
+fn fill(l: &mut Local) {
+    l.queued.extend((0..LOCAL_BATCH).map(|_| tick(&l.payload)));
+}
+
+/// A warm counter agent and `LOCAL_BATCH` prebuilt 64-byte signals.
+pub fn local_setup(strategy: Strategy) -> Local {
+    let rt = deterministic(strategy);
+    let agent = rt.spawn(&counter()).expect("spawn");
+    let mut l = Local {
+        rt,
+        agent,
+        payload: bytes_of(64),
+        queued: Vec::with_capacity(LOCAL_BATCH),
+    };
+    for _ in 0..3 {
+        fill(&mut l);
+        local_run(&mut l);
+    }
+    fill(&mut l);
+    l
+}
+
+/// Sends the prebuilt signals and processes them.
+pub fn local_run(l: &mut Local) -> u64 {
+    for signal in l.queued.drain(..) {
+        l.agent.send(signal).expect("accepted");
+    }
+    l.rt.run_until_idle().expect("deterministic")
+}
+
+/// Refills a `Local` for the next criterion iteration (not measured).
+pub fn local_refill(l: &mut Local) {
+    fill(l);
+}
+
+pub struct StateQuery {
+    _rt: Runtime,
+    agent: AgentRef<u64, u64>,
+}
+
+pub const STATE_READS: [(&str, Strategy); 2] = [
+    ("mailbox", Strategy::PLAIN),
+    (
+        "snapshot",
+        Strategy {
+            fast_path: true,
+            ..Strategy::PLAIN
+        },
+    ),
+];
+
+pub fn state_setup(strategy: Strategy) -> StateQuery {
+    let rt = deterministic(strategy);
+    let agent = rt.spawn(&counter()).expect("spawn");
+    agent.send(tick(&bytes_of(8))).expect("accepted");
+    rt.run_until_idle().expect("deterministic");
+    let q = StateQuery { _rt: rt, agent };
+    for _ in 0..4 {
+        state_run(&q);
+    }
+    q
+}
+
+pub fn state_run(q: &StateQuery) -> Arc<u64> {
+    q.agent.state().expect("state")
+}
+
+pub struct FanOut {
+    rt: Runtime,
+    agents: Vec<AgentRef<u64, u64>>,
+    payload: Bytes,
+    signal: Option<Signal>,
+}
+
+/// `FAN_OUT` agents subscribed to `tick`, warmed with one publish.
+pub fn fanout_setup(strategy: Strategy) -> FanOut {
+    let rt = deterministic(strategy);
+    let bus = rt.bus();
+    let agents: Vec<_> = (0..FAN_OUT)
+        .map(|_| rt.spawn(&counter()).expect("spawn"))
+        .collect();
+    for a in &agents {
+        bus.subscribe_agent("tick", &a.addr()).expect("subscribe");
+    }
+    let payload = bytes_of(FAN_OUT_PAYLOAD);
+    let mut f = FanOut {
+        rt,
+        agents,
+        payload,
+        signal: None,
+    };
+    for _ in 0..2 {
+        fanout_refill(&mut f);
+        fanout_run(&mut f);
+        fanout_drain(&f);
+    }
+    fanout_refill(&mut f);
+    f
+}
+
+/// Publishes one 64 KiB signal to every subscriber (the fan-out itself).
+pub fn fanout_run(f: &mut FanOut) -> usize {
+    let signal = f.signal.take().expect("refilled");
+    f.rt.bus().publish(signal).expect("subscribers").delivered
+}
+
+/// Processes the delivered copies and prepares the next signal (not measured).
+pub fn fanout_drain(f: &FanOut) {
+    f.rt.run_until_idle().expect("deterministic");
+    debug_assert!(f.agents.iter().all(|a| a.mailbox_len() == 0));
+}
+
+pub fn fanout_refill(f: &mut FanOut) {
+    f.signal = Some(tick(&f.payload));
+}
+
+/// Readies a `Local` for its next run if the last one used its signals.
+pub fn local_refill_if_empty(l: &mut Local) {
+    if l.queued.is_empty() {
+        fill(l);
+    }
+}
+
+/// Readies a `FanOut` for its next run: processes the last run's copies and
+/// builds the next signal.
+pub fn fanout_prepare(f: &mut FanOut) {
+    if f.signal.is_none() {
+        fanout_drain(f);
+        fanout_refill(f);
+    }
+}

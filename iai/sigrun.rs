@@ -1,0 +1,120 @@
+//! Instruction counts (iai-callgrind) of the deterministic operations.
+//!
+//! Every operation comes from `benches/ops`, shared with the criterion
+//! benchmarks and the allocation report. Setup (building and warming the
+//! input) and teardown (dropping it) are not counted. Benchmarks named
+//! `default` use the implementation the enabled features select; those named
+//! `plain`/`optimized` (or after a pool kind or read path) pin one, so each
+//! run also compares implementations side by side.
+//!
+//! Run: `cargo bench --features iai --bench iai` (needs valgrind and
+//! `iai-callgrind-runner` 0.16.1), or `cargo xtask compare` for the feature
+//! comparison report.
+
+#![allow(missing_docs)] // the benchmark macros generate undocumented items
+
+#[path = "../benches/ops/mod.rs"]
+mod ops;
+
+use bytes::Bytes;
+use iai_callgrind::{LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main};
+use sigrun::imp::{PoolKind, Strategy};
+use sigrun::{Payload, Signal};
+use std::hint::black_box;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn keep<T>(value: T) {
+    drop(black_box(value));
+}
+
+// ----- signal build and payload clone
+
+#[library_benchmark(teardown = keep)]
+#[bench::b64(args = (64), setup = ops::signal_setup)]
+#[bench::kib1(args = (1024), setup = ops::signal_setup)]
+#[bench::kib64(args = (65536), setup = ops::signal_setup)]
+fn signal_build(payload: Bytes) -> (Signal, Bytes) {
+    (black_box(ops::build_signal(&payload)), payload)
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::kib64(args = (65536), setup = ops::payload_of)]
+fn payload_clone(payload: Payload) -> (Payload, Payload) {
+    (black_box(payload.clone()), payload)
+}
+
+library_benchmark_group!(name = signal; benchmarks = signal_build, payload_clone);
+
+// ----- route lookup (trie, or memo with fast-path)
+
+fn lookup(routes: usize, hit: ops::Hit) -> ops::Lookup {
+    ops::lookup_setup(routes, hit, Strategy::from_features().fast_path)
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::exact_10(args = (10, ops::Hit::Exact), setup = lookup)]
+#[bench::star_10(args = (10, ops::Hit::Star), setup = lookup)]
+#[bench::globstar_10(args = (10, ops::Hit::Globstar), setup = lookup)]
+#[bench::exact_10000(args = (10_000, ops::Hit::Exact), setup = lookup)]
+#[bench::star_10000(args = (10_000, ops::Hit::Star), setup = lookup)]
+#[bench::globstar_10000(args = (10_000, ops::Hit::Globstar), setup = lookup)]
+fn route_lookup(mut l: ops::Lookup) -> ops::Lookup {
+    black_box(ops::lookup_run(&mut l));
+    l
+}
+
+library_benchmark_group!(name = routing; benchmarks = route_lookup);
+
+// ----- instruction checkout + return
+
+#[library_benchmark]
+#[bench::allocate(args = (PoolKind::Allocate), setup = ops::pool_setup)]
+#[bench::free_list(args = (PoolKind::FreeList), setup = ops::pool_setup)]
+#[bench::object_pool(args = (PoolKind::ObjectPool), setup = ops::pool_setup)]
+fn instruction_checkout_return(kind: PoolKind) {
+    ops::pool_run(kind)
+}
+
+library_benchmark_group!(name = instruction; benchmarks = instruction_checkout_return);
+
+// ----- agents, deterministic mode
+
+#[library_benchmark(teardown = keep)]
+#[bench::mailbox(args = (Strategy::PLAIN), setup = ops::state_setup)]
+#[bench::snapshot(args = (ops::STATE_READS[1].1), setup = ops::state_setup)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::state_setup)]
+fn state_query(q: ops::StateQuery) -> ops::StateQuery {
+    black_box(ops::state_run(&q));
+    q
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::local_setup)]
+#[bench::plain(args = (Strategy::PLAIN), setup = ops::local_setup)]
+#[bench::optimized(args = (Strategy::OPTIMIZED), setup = ops::local_setup)]
+fn local_send_and_process_100(mut l: ops::Local) -> ops::Local {
+    black_box(ops::local_run(&mut l));
+    l
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::fanout_setup)]
+#[bench::plain(args = (Strategy::PLAIN), setup = ops::fanout_setup)]
+#[bench::optimized(args = (Strategy::OPTIMIZED), setup = ops::fanout_setup)]
+fn bus_fan_out_64kib_100(mut f: ops::FanOut) -> ops::FanOut {
+    black_box(ops::fanout_run(&mut f));
+    f
+}
+
+library_benchmark_group!(
+    name = agents;
+    benchmarks = state_query, local_send_and_process_100, bus_fan_out_64kib_100
+);
+
+main!(
+    config = LibraryBenchmarkConfig::default();
+    library_benchmark_groups = signal, routing, instruction, agents
+);
