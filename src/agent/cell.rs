@@ -237,8 +237,10 @@ where
         let mut ins = pool::checkout(pool_kind);
         let resolved = {
             let table = self.routes.load();
-            let Instruction { slots, routes, .. } = &mut *ins;
-            table.resolve(&signal, slots, routes)
+            let mut slots = crate::router::scratch::take();
+            let resolved = table.resolve(&signal, &mut slots, &mut ins.routes);
+            crate::router::scratch::put(slots);
+            resolved
         };
         match resolved {
             Ok(MemoOutcome::Hit) => {

@@ -149,6 +149,8 @@ impl RouteTable<ActionTarget> {
     ) -> Result<MemoOutcome, PredicatePanic> {
         slots.clear();
         let outcome = self.candidates(signal.type_text(), slots);
+        // Exact, not amortized, growth: a queued signal keeps this buffer.
+        out.reserve_exact(slots.len());
         for &slot in slots.iter() {
             let Some(route) = self.router.slot(slot) else {
                 continue;

@@ -14,12 +14,11 @@
 
 use crate::agent::AgentAddr;
 use crate::agent::routes::RouteTable;
-use crate::router::{Priority, RouteError, RouteId, RouteSlot, Router};
+use crate::router::{Priority, RouteError, RouteId, Router};
 use crate::runtime::report::DeliveryFailure;
 use crate::runtime::shared::Shared;
 use crate::signal::Signal;
 use arc_swap::ArcSwap;
-use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -77,10 +76,10 @@ impl BusCore {
             return Err(PublishError::ShuttingDown(Box::new(signal)));
         }
         let table = self.table.load();
-        let mut slots = scratch::take();
+        let mut slots = crate::router::scratch::take();
         table.candidates(signal.type_text(), &mut slots);
         if slots.is_empty() {
-            scratch::put(slots);
+            crate::router::scratch::put(slots);
             return Err(PublishError::NoSubscribers(Box::new(signal)));
         }
         // The original signal goes to the last agent subscriber when no
@@ -138,30 +137,8 @@ impl BusCore {
                 }
             }
         }
-        scratch::put(slots);
+        crate::router::scratch::put(slots);
         Ok(report)
-    }
-}
-
-/// Per-thread scratch buffer for matched subscriptions (lent out per publish,
-/// so a callback that publishes gets its own).
-mod scratch {
-    use super::*;
-    thread_local! {
-        static BUF: RefCell<Vec<RouteSlot>> = const { RefCell::new(Vec::new()) };
-    }
-    pub fn take() -> Vec<RouteSlot> {
-        BUF.try_with(|b| std::mem::take(&mut *b.borrow_mut()))
-            .unwrap_or_default()
-    }
-    pub fn put(mut v: Vec<RouteSlot>) {
-        v.clear();
-        let _ = BUF.try_with(|b| {
-            let mut b = b.borrow_mut();
-            if b.capacity() < v.capacity() {
-                *b = v;
-            }
-        });
     }
 }
 

@@ -13,7 +13,7 @@
 use crate::agent::AgentAddr;
 use crate::agent::AgentId;
 use crate::agent::reply::ReplySink;
-use crate::router::{RouteId, RouteSlot};
+use crate::router::RouteId;
 use crate::signal::{Payload, Signal, SignalId};
 use std::sync::Arc;
 
@@ -44,8 +44,7 @@ const KEEP_CAPACITY: usize = 32;
 pub struct Instruction {
     signal: Option<Signal>,
     pub(crate) routes: Vec<Resolved>,
-    pub(crate) slots: Vec<RouteSlot>,
-    current: usize,
+    current: u32,
     pub(crate) reply: Option<ReplyTo>,
     pub(crate) outbound: Vec<Outbound>,
     agent: AgentId,
@@ -76,7 +75,6 @@ impl Instruction {
         Instruction {
             signal: None,
             routes: Vec::new(),
-            slots: Vec::new(),
             current: 0,
             reply: None,
             outbound: Vec::new(),
@@ -91,13 +89,9 @@ impl Instruction {
         self.current = 0;
         self.agent = AgentId(0);
         self.routes.clear();
-        self.slots.clear();
         self.outbound.clear();
         if self.routes.capacity() > KEEP_CAPACITY {
             self.routes.shrink_to(KEEP_CAPACITY);
-        }
-        if self.slots.capacity() > KEEP_CAPACITY {
-            self.slots.shrink_to(KEEP_CAPACITY);
         }
         if self.outbound.capacity() > KEEP_CAPACITY {
             self.outbound.shrink_to(KEEP_CAPACITY);
@@ -110,7 +104,6 @@ impl Instruction {
         self.signal.is_none()
             && self.reply.is_none()
             && self.routes.is_empty()
-            && self.slots.is_empty()
             && self.outbound.is_empty()
     }
 
@@ -120,7 +113,7 @@ impl Instruction {
     }
 
     pub(crate) fn set_current(&mut self, index: usize) {
-        self.current = index;
+        self.current = u32::try_from(index).unwrap_or(u32::MAX);
     }
 
     pub(crate) fn take_signal(&mut self) -> Option<Signal> {
@@ -170,7 +163,7 @@ impl Instruction {
 
     /// The route whose action is running.
     pub fn route(&self) -> Option<RouteId> {
-        self.routes.get(self.current).map(|r| r.route)
+        self.routes.get(self.current as usize).map(|r| r.route)
     }
 
     /// Whether a caller is waiting for this instruction's reply (`call`).

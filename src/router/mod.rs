@@ -68,6 +68,7 @@
 mod error;
 mod order;
 mod pattern;
+pub(crate) mod scratch;
 mod trie;
 
 use std::fmt;

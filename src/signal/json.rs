@@ -143,17 +143,17 @@ impl Serialize for Envelope<'_> {
         s.id.with_str(|id| map.serialize_entry("id", id))?;
         map.serialize_entry("source", s.source.as_str())?;
         map.serialize_entry("type", s.ty.as_str())?;
-        if let Some(subject) = &s.subject {
-            map.serialize_entry("subject", subject.as_str())?;
+        if let Some(subject) = s.subject() {
+            map.serialize_entry("subject", subject)?;
         }
-        if let Some(t) = s.time {
+        if let Some(t) = s.time() {
             let text = timestamp::format(t);
             // The formatter writes ASCII digits and separators only.
             let text = std::str::from_utf8(&text).unwrap_or_default();
             map.serialize_entry("time", text)?;
         }
-        if let Some(ct) = &s.datacontenttype {
-            map.serialize_entry("datacontenttype", ct.as_str())?;
+        if let Some(ct) = s.datacontenttype() {
+            map.serialize_entry("datacontenttype", ct)?;
         }
         if let Some(schema) = s.dataschema() {
             map.serialize_entry("dataschema", schema)?;
@@ -206,8 +206,8 @@ impl Serialize for Base64Data<'_> {
 fn encoded_len_estimate(s: &Signal) -> usize {
     let strings = s.source.len()
         + s.ty.len()
-        + s.subject.as_deref().map_or(0, str::len)
-        + s.datacontenttype.as_deref().map_or(0, str::len)
+        + s.subject().map_or(0, str::len)
+        + s.datacontenttype().map_or(0, str::len)
         + s.dataschema().map_or(0, str::len)
         + s.id.as_text().map_or(36, str::len);
     let extensions: usize = s

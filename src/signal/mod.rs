@@ -48,10 +48,12 @@ use std::time::SystemTime;
 /// [`Signal::from_json`]; both apply the same validation (see
 /// [`SignalBuilder::build`]), and nothing can change a signal afterwards.
 ///
-/// Size: 144 bytes plus the payload handle (168 bytes, or 176 with
-/// `zero-copy`): the id and four strings inline, the time, and one pointer to
-/// a shared side allocation holding `dataschema` and the extensions, which
-/// most signals do not have (so setting either costs one allocation at build).
+/// Size: 80 bytes plus the payload handle (104 bytes, or 112 with
+/// `zero-copy`): the id, type and source inline, and one pointer to a shared
+/// side allocation holding the optional attributes (`subject`, `time`,
+/// `datacontenttype`, `dataschema`, extensions). A signal with none of them
+/// builds without allocating; setting any costs one allocation at build, and
+/// clones share it.
 ///
 /// Equality compares every attribute, the id included, and the payload bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,18 +61,20 @@ pub struct Signal {
     id: SignalId,
     source: Text,
     ty: Text,
-    subject: Option<Text>,
-    datacontenttype: Option<Text>,
-    time: Option<SystemTime>,
-    /// `None` when there is neither a `dataschema` nor an extension (never an
+    /// `None` when the signal has none of the optional attributes (never an
     /// empty `Extras`, so equality is structural).
     extras: Option<Arc<Extras>>,
     data: Payload,
 }
 
-/// The rarely used attributes, kept out of line so `Signal` stays small.
+/// The optional attributes, kept out of line so `Signal` stays small: a
+/// queued signal costs its envelope, and most signals are type, source, id
+/// and data only.
 #[derive(Debug, PartialEq)]
 struct Extras {
+    subject: Option<Text>,
+    datacontenttype: Option<Text>,
+    time: Option<SystemTime>,
     dataschema: Option<Text>,
     /// Sorted by name, names unique.
     extensions: Box<[(Text, ExtensionValue)]>,
@@ -144,17 +148,17 @@ impl Signal {
 
     /// The `subject`: what the event is about, within the source.
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.extras.as_ref()?.subject.as_deref()
     }
 
     /// The `time` the event happened, if the producer set it.
     pub fn time(&self) -> Option<SystemTime> {
-        self.time
+        self.extras.as_ref()?.time
     }
 
     /// The `datacontenttype`: how to read [`data`](Signal::data).
     pub fn datacontenttype(&self) -> Option<&str> {
-        self.datacontenttype.as_deref()
+        self.extras.as_ref()?.datacontenttype.as_deref()
     }
 
     /// The `dataschema`: an absolute URI of the schema the data follows.
@@ -213,9 +217,9 @@ impl Signal {
             id: None,
             source: self.source.clone(),
             ty: self.ty.clone(),
-            subject: self.subject.clone(),
-            time: self.time,
-            datacontenttype: self.datacontenttype.clone(),
+            subject: self.extras.as_ref().and_then(|e| e.subject.clone()),
+            time: self.time(),
+            datacontenttype: self.extras.as_ref().and_then(|e| e.datacontenttype.clone()),
             dataschema: self.extras.as_ref().and_then(|e| e.dataschema.clone()),
             extensions: self.extension_slice().to_vec(),
             data: self.data.clone(),
@@ -376,21 +380,24 @@ impl SignalBuilder {
     ///   `max_payload` bytes.
     pub fn build(self) -> Result<Signal, SignalError> {
         self.validate()?;
-        let extras = if self.dataschema.is_none() && self.extensions.is_empty() {
-            None
-        } else {
-            Some(Arc::new(Extras {
+        let bare = self.subject.is_none()
+            && self.datacontenttype.is_none()
+            && self.time.is_none()
+            && self.dataschema.is_none()
+            && self.extensions.is_empty();
+        let extras = (!bare).then(|| {
+            Arc::new(Extras {
+                subject: self.subject,
+                datacontenttype: self.datacontenttype,
+                time: self.time,
                 dataschema: self.dataschema,
                 extensions: self.extensions.into_boxed_slice(),
-            }))
-        };
+            })
+        });
         Ok(Signal {
             id: self.id.unwrap_or_else(SignalId::now_v7),
             source: self.source,
             ty: self.ty,
-            subject: self.subject,
-            datacontenttype: self.datacontenttype,
-            time: self.time,
             extras,
             data: self.data,
         })
@@ -404,11 +411,11 @@ mod tests {
 
     #[test]
     fn signal_stays_small() {
-        // 5 x Text/Option<Text>/SignalId (24) + Option<SystemTime> (16)
-        // + Option<Arc<Extras>> (8) + the payload (Vec 24, Bytes 32).
+        // SignalId + 2 x Text (24 each) + Option<Arc<Extras>> (8) + the
+        // payload (Vec 24, Bytes 32): a queued signal is mostly this.
         assert_eq!(size_of::<SignalId>(), 24);
-        assert_eq!(size_of::<Signal>(), 144 + size_of::<Payload>());
-        assert!(size_of::<Signal>() <= 176);
+        assert_eq!(size_of::<Signal>(), 80 + size_of::<Payload>());
+        assert!(size_of::<Signal>() <= 112);
     }
 
     #[test]
