@@ -235,8 +235,19 @@ fn failing_and_panicking_actions_roll_back_and_the_agent_keeps_serving() {
 fn many_senders_against_a_tiny_mailbox_lose_nothing() {
     for (name, strategy) in strategies() {
         let rt = threaded(strategy).mailbox_capacity(1).build().unwrap();
-        let a = rt.spawn(&counter_spec()).unwrap();
         let refused = Arc::new(AtomicU64::new(0));
+        // The agent first sits in `hold` until some send has been refused, so
+        // the test always exercises the refusal path (the mailbox holds one).
+        let refused_in = refused.clone();
+        let spec = counter_spec().on("hold", move |_: &mut i64, _: &mut Instruction| {
+            let deadline = Instant::now() + LONG;
+            while refused_in.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            Ok(0)
+        });
+        let a = rt.spawn(&spec).unwrap();
+        a.send(sig("hold", "")).unwrap();
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 let a = a.clone();
@@ -269,6 +280,7 @@ fn many_senders_against_a_tiny_mailbox_lose_nothing() {
         assert_eq!(*a.state().unwrap(), 8_000, "{name}");
         let m = rt.metrics();
         assert_eq!(m.refused_full, refused.load(Ordering::Relaxed), "{name}");
+        assert!(m.refused_full > 0, "{name}: no send was ever refused");
         println!(
             "{name}: {} sends refused as full and retried",
             m.refused_full

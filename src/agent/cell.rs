@@ -12,6 +12,14 @@
 //!   releasing `core`. Both sides use `SeqCst`, so one of them always sees the
 //!   other's work: no lost wake-up.
 //!
+//! * `in_batch` holds the not-yet-started rest of a batch (with `batching`),
+//!   last instruction first, so taking the next one is a `pop`.
+//!   The runner moves a batch there from the mailbox under the mailbox lock
+//!   and takes one instruction at a time, so `close` (a stop or shutdown, from
+//!   inside the batch or from another thread) hands those back exactly as it
+//!   hands back what is still in the mailbox: batching never changes which
+//!   signals a stop returns. Lock order: `mailbox`, then `in_batch`.
+//!
 //! Reads (`state()` and query actions) without `fast-path` are messages in a
 //! separate read lane, served before the next instruction starts: they see
 //! every instruction that completed and none that is half done. With
@@ -22,10 +30,12 @@ use crate::action::{ActionError, ActionSet, Query, guarded};
 use crate::agent::AgentId;
 use crate::agent::error::{CallError, QueryError, SendError, SendErrorKind};
 use crate::agent::reply::ReplySlot;
+use crate::agent::reply::deadline_after;
 use crate::agent::routes::{ActionTarget, RouteTable};
 use crate::imp::memo::MemoOutcome;
 use crate::imp::{pool, reply as reply_pool, snapshot::StateView};
 use crate::instruction::{Instruction, Outbound, ReplyTo};
+use crate::router::RouteId;
 use crate::runtime::report::{DeadLetter, DeadLetterReason, Failure, UndeliveredFrom};
 use crate::runtime::shared::Shared;
 use crate::signal::{Signal, Text};
@@ -34,7 +44,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An agent type, compiled once from its spec and shared by its agents.
 pub(crate) struct AgentKind<S, R> {
@@ -72,6 +82,8 @@ pub(crate) struct AgentCell<S, R> {
     queued: AtomicUsize,
     closed: AtomicBool,
     mailbox: Mutex<Mailbox>,
+    /// The rest of the batch being run, in reverse (see the module docs).
+    in_batch: Mutex<Vec<Box<Instruction>>>,
     reads: Mutex<Vec<ReadJob<S, R>>>,
     has_reads: AtomicBool,
     core: Mutex<Core<S, R>>,
@@ -92,8 +104,19 @@ struct Core<S, R> {
     undo: Option<S>,
     /// The previous snapshot, reused by the next publish (`fast-path`).
     spare: Option<Arc<S>>,
-    /// Per instruction of the current batch: the call's result, if a call.
-    results: Vec<Option<Result<R, ActionError>>>,
+    /// Per executed instruction of the current batch: the first route's reply.
+    results: Vec<Option<R>>,
+    /// The batch's failed action runs, reported (failure hook, counters) after
+    /// the snapshot is published, in instruction order.
+    failures: Vec<PendingFailure>,
+}
+
+/// An action run that failed, waiting to be reported after the batch commits.
+struct PendingFailure {
+    /// The instruction's position in the batch.
+    index: usize,
+    route: RouteId,
+    error: ActionError,
 }
 
 type StateSlot<S> = ReplySlot<Result<Arc<S>, QueryError>>;
@@ -131,13 +154,25 @@ mod running {
         static DEPTH: Cell<usize> = const { Cell::new(0) };
         static STACK: RefCell<Vec<AgentId>> = const { RefCell::new(Vec::new()) };
     }
-    pub fn enter(id: AgentId) {
+    /// Marks `id` as running on this thread until the returned guard drops
+    /// (also when unwinding).
+    #[must_use]
+    pub fn enter(id: AgentId) -> Turn {
         let _ = STACK.try_with(|s| s.borrow_mut().push(id));
         let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+        Turn(())
     }
-    pub fn exit() {
-        let _ = STACK.try_with(|s| s.borrow_mut().pop());
-        let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+    pub struct Turn(());
+    impl Drop for Turn {
+        fn drop(&mut self) {
+            let _ = STACK.try_with(|s| s.borrow_mut().pop());
+            let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+    /// Whether this thread is running any agent's turn.
+    #[inline]
+    pub fn any() -> bool {
+        DEPTH.try_with(Cell::get).unwrap_or(0) != 0
     }
     /// Whether this thread is running `id` (a plain counter answers the
     /// common case, a thread that runs no agent, without touching the stack).
@@ -207,6 +242,7 @@ where
                 queue: VecDeque::new(),
                 closed: None,
             }),
+            in_batch: Mutex::new(Vec::new()),
             reads: Mutex::new(Vec::new()),
             has_reads: AtomicBool::new(false),
             core: Mutex::new(Core {
@@ -214,6 +250,7 @@ where
                 undo: None,
                 spare: None,
                 results: Vec::new(),
+                failures: Vec::new(),
             }),
             view,
             capacity,
@@ -277,14 +314,14 @@ where
                     capacity: self.capacity,
                 })
             } else {
+                // Counted before the instruction becomes visible to a runner,
+                // so `processed` can never overtake `accepted`.
+                self.rt.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 mailbox.queue.push_back(ins);
                 self.queued.store(mailbox.queue.len(), Ordering::SeqCst);
-                return {
-                    drop(mailbox);
-                    self.rt.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    self.schedule(me);
-                    Ok(())
-                };
+                drop(mailbox);
+                self.schedule(me);
+                return Ok(());
             }
         };
         // Refused: hand the signal back and return the instruction.
@@ -333,9 +370,8 @@ where
         let Some(mut core) = acquired else {
             return false;
         };
-        running::enter(self.id);
+        let _turn = running::enter(self.id);
         self.serve(&mut core, None);
-        running::exit();
         true
     }
 
@@ -346,9 +382,9 @@ where
         let Some(mut core) = try_lock(&self.core) else {
             return false;
         };
-        running::enter(self.id);
+        let turn = running::enter(self.id);
         let served = self.serve(&mut core, Some(done));
-        running::exit();
+        drop(turn);
         drop(core);
         if self.has_work() && !self.closed.load(Ordering::SeqCst) {
             let me = self.clone();
@@ -375,101 +411,148 @@ where
     }
 
     /// Takes up to one batch from the mailbox, executes it, publishes the
-    /// committed state, then delivers emitted signals and replies in order.
+    /// committed state, then reports failures and delivers emitted signals
+    /// and replies, instruction by instruction.
     fn run_batch(&self, core: &mut Core<S, R>) -> usize {
-        let mut batch = batch_buffer::take();
-        {
+        let mut done = batch_buffer::take();
+        let (mut single, batched) = {
             let mut mailbox = lock(&self.mailbox);
             let n = self.rt.batch.min(mailbox.queue.len());
-            batch.extend(mailbox.queue.drain(..n));
+            let single = if n == 1 {
+                mailbox.queue.pop_front()
+            } else {
+                None
+            };
+            if n > 1 {
+                lock(&self.in_batch).extend(mailbox.queue.drain(..n).rev());
+            }
             self.queued.store(mailbox.queue.len(), Ordering::SeqCst);
+            (single, n > 1)
+        };
+        core.results.clear();
+        core.failures.clear();
+        loop {
+            // A batch is taken from `in_batch` one instruction at a time, so
+            // that a stop meanwhile takes the rest (the guard is released
+            // before the instruction runs).
+            let next = match single.take() {
+                Some(ins) => Some(ins),
+                None if batched => lock(&self.in_batch).pop(),
+                None => None,
+            };
+            let Some(mut ins) = next else { break };
+            let first = self.execute(core, done.len(), &mut ins);
+            core.results.push(first);
+            done.push(ins);
         }
-        let n = batch.len();
+        let n = done.len();
         if n == 0 {
-            batch_buffer::put(batch);
+            batch_buffer::put(done);
             return 0;
         }
-        for ins in batch.iter_mut() {
-            let result = self.execute(core, ins);
-            core.results.push(result);
-        }
-        self.view.publish(&core.state, &mut core.spare);
-        for (ins, result) in batch.iter_mut().zip(core.results.drain(..)) {
+        self.publish_snapshot(core);
+        // Last first, so each instruction's failures are `pop`s off the end.
+        core.failures.reverse();
+        for (index, (ins, first)) in done.iter_mut().zip(core.results.drain(..)).enumerate() {
+            let is_call = ins.reply.is_some();
+            let mut first_error = None;
+            while core.failures.last().is_some_and(|f| f.index == index) {
+                let Some(f) = core.failures.pop() else { break };
+                self.rt.report_failure(&Failure {
+                    agent: self.id,
+                    route: f.route,
+                    signal: ins.signal(),
+                    error: &f.error,
+                    call: is_call,
+                });
+                first_error.get_or_insert(f.error);
+            }
             self.flush_outbound(ins);
-            if let (Some(to), Some(result)) = (ins.reply.take(), result)
+            if let Some(to) = ins.reply.take()
                 && let Some(slot) = to.sink.as_any().downcast_ref::<CallSlot<R>>()
             {
+                let result = match (first_error, first) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(reply)) => Ok(reply),
+                    (None, None) => Err(ActionError::message(
+                        "the signal's route resolved to no action",
+                    )),
+                };
                 slot.fulfil(to.ticket, result.map_err(CallError::Action));
             }
         }
         let pool_kind = self.rt.strategy.pool;
-        for ins in batch.drain(..) {
+        for ins in done.drain(..) {
             pool::give_back(pool_kind, ins);
         }
-        batch_buffer::put(batch);
+        batch_buffer::put(done);
         self.rt
             .counters
             .processed
-            .fetch_add(n as u64, Ordering::Relaxed);
+            .fetch_add(n as u64, Ordering::Release);
         n
     }
 
-    /// Runs every resolved action of `ins`, each atomically. Returns the
-    /// call's result (the first route's reply, or the first failure).
-    fn execute(
-        &self,
-        core: &mut Core<S, R>,
-        ins: &mut Instruction,
-    ) -> Option<Result<R, ActionError>> {
-        let is_call = ins.reply.is_some();
+    /// Publishes the committed state to the fast-path snapshot. Cloning the
+    /// state runs user code: if it panics, the snapshot is marked stale and
+    /// reads go through the read lane until a publish succeeds, so a read
+    /// never misses a commit.
+    fn publish_snapshot(&self, core: &mut Core<S, R>) {
+        if !self.view.is_snapshot() {
+            return;
+        }
+        let Core { state, spare, .. } = core;
+        let published = guarded(|| {
+            self.view.publish(state, spare);
+            Ok(())
+        });
+        if published.is_err() {
+            self.view.mark_stale();
+        }
+    }
+
+    /// Runs every resolved action of `ins`, each atomically; failures go to
+    /// `core.failures` under `index`. Returns the first route's reply.
+    fn execute(&self, core: &mut Core<S, R>, index: usize, ins: &mut Instruction) -> Option<R> {
         let mut first: Option<R> = None;
-        let mut failure: Option<ActionError> = None;
         for i in 0..ins.routes.len() {
             ins.set_current(i);
             let resolved = ins.routes[i];
             let Some(action) = self.kind.actions.get(resolved.action) else {
                 continue;
             };
-            match &mut core.undo {
-                Some(undo) => undo.clone_from(&core.state),
-                None => core.undo = Some(core.state.clone()),
-            }
             let mark = ins.outbound.len();
-            let state = &mut core.state;
-            match guarded(|| action.run(state, ins)) {
+            let outcome = match save_undo(core) {
+                Ok(()) => {
+                    let state = &mut core.state;
+                    let outcome = guarded(|| action.run(state, ins));
+                    if outcome.is_err()
+                        && let Some(undo) = &mut core.undo
+                    {
+                        std::mem::swap(&mut core.state, undo);
+                    }
+                    outcome
+                }
+                // The action never ran: the state is untouched.
+                Err(error) => Err(error),
+            };
+            match outcome {
                 Ok(reply) => {
                     if i == 0 {
                         first = Some(reply);
                     }
                 }
                 Err(error) => {
-                    if let Some(undo) = &mut core.undo {
-                        std::mem::swap(&mut core.state, undo);
-                    }
                     ins.outbound.truncate(mark);
-                    self.rt.report_failure(&Failure {
-                        agent: self.id,
+                    core.failures.push(PendingFailure {
+                        index,
                         route: resolved.route,
-                        signal: ins.signal(),
-                        error: &error,
-                        call: is_call,
+                        error,
                     });
-                    if failure.is_none() {
-                        failure = Some(error);
-                    }
                 }
             }
         }
-        if !is_call {
-            return None;
-        }
-        Some(match (failure, first) {
-            (Some(e), _) => Err(e),
-            (None, Some(reply)) => Ok(reply),
-            (None, None) => Err(ActionError::message(
-                "the signal's route resolved to no action",
-            )),
-        })
+        first
     }
 
     fn flush_outbound(&self, ins: &mut Instruction) {
@@ -499,7 +582,9 @@ where
         for job in jobs {
             match job {
                 ReadJob::State(slot, ticket) => {
-                    slot.fulfil(ticket, Ok(Arc::new(core.state.clone())));
+                    // The state's `Clone` is user code: a panic is the read's error.
+                    let copy = guarded(|| Ok(Arc::new(core.state.clone())));
+                    slot.fulfil(ticket, copy.map_err(QueryError::Action));
                 }
                 ReadJob::Query {
                     index,
@@ -546,16 +631,16 @@ where
             reply_pool::release(pool_kind, slot);
             return Err(CallError::Send(e));
         }
+        let deadline = deadline_after(timeout);
         let result = if self.rt.deterministic {
-            self.rt.drive_until_idle();
-            slot.take(ticket)
-                .unwrap_or(Err(CallError::NotProcessed { agent: self.id }))
+            // Driving processes the call unless another thread holds this
+            // agent for the moment (e.g. serving a read): then drive again.
+            slot.wait(ticket, deadline, || self.rt.drive_until_idle() > 0)
         } else {
-            let deadline = Instant::now() + timeout;
             let done = || slot.is_ready(ticket);
             slot.wait(ticket, deadline, || self.help(&done))
-                .unwrap_or(Err(CallError::Timeout { after: timeout }))
         };
+        let result = result.unwrap_or(Err(CallError::Timeout { after: timeout }));
         reply_pool::release(pool_kind, slot);
         result
     }
@@ -640,7 +725,7 @@ where
             Some(mut core) => self.serve_reads(&mut core) > 0,
             None => false,
         };
-        slot.wait(ticket, Instant::now() + timeout, help)
+        slot.wait(ticket, deadline_after(timeout), help)
             .unwrap_or(Err(QueryError::Timeout { after: timeout }))
     }
 
@@ -656,6 +741,25 @@ where
     pub(crate) fn mailbox_len(&self) -> usize {
         self.queued.load(Ordering::SeqCst)
     }
+}
+
+/// Copies the state into the undo slot before an action runs. The copy runs
+/// the state type's `Clone` (user code): a panic there fails the action run
+/// before it starts, leaving the state untouched.
+fn save_undo<S: Clone, R>(core: &mut Core<S, R>) -> Result<(), ActionError> {
+    let Core { state, undo, .. } = core;
+    let saved = guarded(|| {
+        match undo.as_mut() {
+            Some(copy) => copy.clone_from(state),
+            None => *undo = Some(state.clone()),
+        }
+        Ok(())
+    });
+    if saved.is_err() {
+        // A half-done `clone_from` must never be rolled back to.
+        *undo = None;
+    }
+    saved
 }
 
 fn unreachable_signal() -> ! {
@@ -681,7 +785,9 @@ where
     }
 
     fn quiesce(&self) {
-        if !running::contains(self.id) {
+        // A thread inside an agent's turn does not wait: the agent it waits
+        // for might be waiting for it (two agents stopping each other).
+        if !running::any() {
             drop(lock(&self.core));
         }
     }
@@ -699,7 +805,13 @@ where
             mailbox.closed = Some(reason);
             self.closed.store(true, Ordering::SeqCst);
             self.queued.store(0, Ordering::SeqCst);
-            std::mem::take(&mut mailbox.queue)
+            // The rest of a running batch comes first: it was queued earlier.
+            let rest = std::mem::take(&mut *lock(&self.in_batch));
+            let mut drained = std::mem::take(&mut mailbox.queue);
+            for ins in rest {
+                drained.push_front(ins);
+            }
+            drained
         };
         let pool_kind = self.rt.strategy.pool;
         let mut letters = Vec::with_capacity(drained.len());
@@ -725,7 +837,7 @@ where
         self.rt
             .counters
             .dead_lettered
-            .fetch_add(letters.len() as u64, Ordering::Relaxed);
+            .fetch_add(letters.len() as u64, Ordering::Release);
         letters
     }
 

@@ -149,11 +149,6 @@ pub enum CallError {
         /// The agent that was called from inside itself.
         agent: AgentId,
     },
-    /// Deterministic mode: the runtime went idle without processing the call.
-    NotProcessed {
-        /// The agent that was called.
-        agent: AgentId,
-    },
 }
 
 impl fmt::Display for CallError {
@@ -177,12 +172,6 @@ impl fmt::Display for CallError {
                 f,
                 "{agent} was called from inside its own turn, which would wait forever; use `Instruction::send_to` or read the state directly"
             ),
-            CallError::NotProcessed { agent } => {
-                write!(
-                    f,
-                    "the deterministic runtime went idle without processing the call to {agent}"
-                )
-            }
         }
     }
 }

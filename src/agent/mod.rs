@@ -54,6 +54,15 @@ impl fmt::Debug for AgentId {
 ///
 /// `S` is the state; `R` the reply type of its actions and queries.
 ///
+/// The state's `Clone` is part of the contract: the runtime copies the state
+/// before each action (the rollback copy) and, with `fast-path`, after each
+/// batch (the snapshot). It should not panic. If it does, the runtime
+/// contains it: a panic taking the rollback copy fails that action run as a
+/// panic (state untouched, agent serving, nothing lost); a panic taking the
+/// snapshot makes reads bypass the snapshot until the next commit; a panic
+/// copying the state for a `state()` read is that read's error. In
+/// `Runtime::spawn` it reaches the caller, as a panic in `Vec::clone` would.
+///
 /// ```
 /// use sigrun::{ActionError, AgentSpec, Instruction, RouteSpec, Runtime, Signal};
 ///
@@ -352,11 +361,15 @@ where
         self.cell.query(signal)
     }
 
-    /// Stops the agent: later sends are refused, and every signal still
-    /// queued is handed back in the report (pending calls fail with
-    /// [`CallError::Stopped`]). A batch already executing completes before
-    /// `stop` returns (unless `stop` is called from inside that batch), so
-    /// the state is final afterwards. Stopping twice returns an empty report.
+    /// Stops the agent: later sends are refused, and every signal not yet
+    /// started is handed back in the report, in send order (pending calls
+    /// fail with [`CallError::Stopped`]). That includes the rest of a batch a
+    /// worker has already taken, so batching never changes what a stop
+    /// returns. The instruction running at that moment completes before
+    /// `stop` returns, so the state is final afterwards, except when `stop`
+    /// is called from inside an action (of this agent or another): then it
+    /// does not wait, since the agent it would wait for may be waiting for
+    /// it. Stopping twice returns an empty report.
     pub fn stop(&self) -> StopReport {
         let dead_letters = AgentTask::close(
             &*self.cell,

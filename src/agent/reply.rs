@@ -19,6 +19,19 @@ const SPIN_ROUNDS: u32 = 64;
 /// Longest single park; the waiter re-checks the deadline and helps in between.
 const PARK_SLICE: Duration = Duration::from_millis(1);
 
+/// The instant `timeout` from now, saturating: a timeout too large for the
+/// clock (e.g. `Duration::MAX`) means "wait as long as it takes" instead of
+/// overflowing.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    /// A century: later than anything a caller can mean, early enough for
+    /// every platform clock.
+    const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let now = Instant::now();
+    now.checked_add(timeout.min(FOREVER))
+        .or_else(|| now.checked_add(Duration::from_secs(24 * 60 * 60)))
+        .unwrap_or(now)
+}
+
 /// A one-answer-per-ticket mailbox for a single waiting thread.
 pub struct ReplySlot<V> {
     ready: AtomicU64,
@@ -175,6 +188,14 @@ impl<R: Send + 'static> ReplySink for ReplySlot<Result<R, CallError>> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn a_huge_timeout_saturates_instead_of_overflowing() {
+        let far = deadline_after(Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(365 * 24 * 60 * 60));
+        let near = deadline_after(Duration::from_millis(5));
+        assert!(near <= Instant::now() + Duration::from_millis(5));
+    }
 
     #[test]
     fn an_answer_reaches_the_waiter_across_threads() {

@@ -10,24 +10,35 @@
 //!
 //! Publishing reuses the previous snapshot's allocation when no reader still
 //! holds it (`Arc::get_mut` + `clone_from`), so a warm agent publishes without
-//! allocating.
+//! allocating. A publish that fails (the state's `Clone` panicked) marks the
+//! snapshot stale: reads then go through the mailbox until the next publish
+//! succeeds, so a read never misses a commit.
 
 use arc_swap::ArcSwap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The read side of an agent's state.
 pub enum StateView<S> {
     /// Reads go through the mailbox.
     Mailbox,
-    /// Reads load the last published snapshot.
-    Snapshot(ArcSwap<S>),
+    /// Reads load the last published snapshot (unless it is stale).
+    Snapshot {
+        /// The last published state.
+        cell: ArcSwap<S>,
+        /// Set when a publish failed: the cell is older than the state.
+        stale: AtomicBool,
+    },
 }
 
 impl<S: Clone> StateView<S> {
     /// The view for a new agent whose committed state is `initial`.
     pub fn new(fast_path: bool, initial: &S) -> Self {
         if fast_path {
-            StateView::Snapshot(ArcSwap::from_pointee(initial.clone()))
+            StateView::Snapshot {
+                cell: ArcSwap::from_pointee(initial.clone()),
+                stale: AtomicBool::new(false),
+            }
         } else {
             StateView::Mailbox
         }
@@ -36,24 +47,37 @@ impl<S: Clone> StateView<S> {
     /// Whether reads are answered from a snapshot.
     #[inline]
     pub fn is_snapshot(&self) -> bool {
-        matches!(self, StateView::Snapshot(_))
+        matches!(self, StateView::Snapshot { .. })
     }
 
-    /// The last committed state, if this view keeps snapshots.
+    /// The last committed state, if this view keeps an up-to-date snapshot.
     #[inline]
     pub fn load(&self) -> Option<Arc<S>> {
         match self {
-            StateView::Mailbox => None,
-            StateView::Snapshot(cell) => Some(cell.load_full()),
+            StateView::Snapshot { cell, stale } if !stale.load(Ordering::Acquire) => {
+                Some(cell.load_full())
+            }
+            _ => None,
         }
     }
 
-    /// Runs `f` on the last committed state without taking a reference count.
+    /// Runs `f` on the last committed state without taking a reference count
+    /// (`None`: read through the mailbox instead).
     #[inline]
     pub fn with<T>(&self, f: impl FnOnce(&S) -> T) -> Option<T> {
         match self {
-            StateView::Mailbox => None,
-            StateView::Snapshot(cell) => Some(f(&cell.load())),
+            StateView::Snapshot { cell, stale } if !stale.load(Ordering::Acquire) => {
+                Some(f(&cell.load()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records that a publish failed: reads bypass the snapshot until the
+    /// next successful publish. Called before the batch's replies go out.
+    pub fn mark_stale(&self) {
+        if let StateView::Snapshot { stale, .. } = self {
+            stale.store(true, Ordering::Release);
         }
     }
 
@@ -61,7 +85,7 @@ impl<S: Clone> StateView<S> {
     /// snapshot between publishes so its allocation can be reused.
     #[inline]
     pub fn publish(&self, state: &S, spare: &mut Option<Arc<S>>) {
-        let StateView::Snapshot(cell) = self else {
+        let StateView::Snapshot { cell, stale } = self else {
             return;
         };
         let next = match spare.take() {
@@ -75,6 +99,9 @@ impl<S: Clone> StateView<S> {
             None => Arc::new(state.clone()),
         };
         *spare = Some(cell.swap(next));
+        if stale.load(Ordering::Relaxed) {
+            stale.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -93,6 +120,16 @@ mod tests {
         assert_eq!(view.with(|s| s.clone()), Some(vec![3]));
         // The previous spare became the published snapshot: no new allocation.
         assert_eq!(Arc::as_ptr(&view.load().unwrap()), spare_ptr);
+    }
+
+    #[test]
+    fn a_stale_snapshot_is_bypassed_until_the_next_publish() {
+        let view = StateView::new(true, &1u32);
+        view.mark_stale();
+        assert_eq!(view.load(), None);
+        assert_eq!(view.with(|s| *s), None);
+        view.publish(&2, &mut None);
+        assert_eq!(view.load().as_deref(), Some(&2));
     }
 
     #[test]

@@ -245,7 +245,9 @@ impl RuntimeBuilder {
 
 fn worker_loop(shared: &Shared) {
     while let Some(task) = shared.scheduler.next_for_worker() {
-        let _ = task.run(true);
+        // Every piece of user code an agent runs is already guarded; this is
+        // the last line, so that a bug can never take a worker thread down.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(true)));
     }
 }
 
@@ -354,7 +356,7 @@ impl Runtime {
             self.shared.drive_until_idle();
             return self.metrics().in_flight() == 0;
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::agent::reply::deadline_after(timeout);
         let mut pause = Duration::from_micros(50);
         loop {
             if self.metrics().in_flight() == 0 {

@@ -167,10 +167,16 @@ impl Shared {
 
     pub fn metrics(&self) -> Metrics {
         let c = &self.counters;
+        // Completions first (acquire), then acceptances: every signal counted
+        // as processed or dead-lettered is then also counted as accepted, so
+        // `in_flight()` never reads an already finished signal as pending nor
+        // a pending one as finished.
+        let processed = c.processed.load(Ordering::Acquire);
+        let dead_lettered = c.dead_lettered.load(Ordering::Acquire);
         Metrics {
-            accepted: c.accepted.load(Ordering::Relaxed),
-            processed: c.processed.load(Ordering::Relaxed),
-            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            accepted: c.accepted.load(Ordering::Acquire),
+            processed,
+            dead_lettered,
             failed_actions: c.failed.load(Ordering::Relaxed),
             panicked_actions: c.panicked.load(Ordering::Relaxed),
             refused_full: c.refused_full.load(Ordering::Relaxed),

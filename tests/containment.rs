@@ -1,0 +1,358 @@
+//! Edges where user code misbehaves or the runtime is used from inside
+//! itself: a state whose `Clone` panics, a stop from inside the agent's own
+//! action, two agents stopping each other, timeouts too large for the clock,
+//! and the failure hook's view of the state. Each runs under every
+//! combination of the runtime optimizations, because these are the places
+//! where batching or the snapshot could change what a user observes.
+
+mod common;
+use common::*;
+use sigrun::imp::{PoolKind, Strategy};
+use sigrun::{AgentRef, AgentSpec, CallError, DeadLetterReason, Instruction, QueryError, Runtime};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::Duration;
+
+/// Every combination of the three runtime seams.
+fn every_strategy() -> Vec<(String, Strategy)> {
+    let mut all = Vec::new();
+    for fast_path in [false, true] {
+        for pool in [PoolKind::Allocate, PoolKind::FreeList] {
+            for batching in [false, true] {
+                let s = Strategy {
+                    fast_path,
+                    pool,
+                    batching,
+                };
+                all.push((format!("{s:?}"), s));
+            }
+        }
+    }
+    all
+}
+
+/// A state whose `Clone` panics when the shared countdown reaches 1 (each
+/// clone counts it down; 0 means never).
+#[derive(Debug)]
+struct Fragile {
+    total: i64,
+    countdown: Arc<AtomicI64>,
+}
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        if self.countdown.fetch_sub(1, Ordering::SeqCst) == 1 {
+            panic!("deliberate panic in Clone");
+        }
+        Fragile {
+            total: self.total,
+            countdown: self.countdown.clone(),
+        }
+    }
+}
+
+fn fragile_spec(countdown: &Arc<AtomicI64>) -> AgentSpec<Fragile, i64> {
+    AgentSpec::new(Fragile {
+        total: 0,
+        countdown: countdown.clone(),
+    })
+    .on("add", |s: &mut Fragile, ins: &mut Instruction| {
+        s.total += parse(ins)?;
+        Ok(s.total)
+    })
+}
+
+#[test]
+fn a_panicking_state_clone_fails_the_instruction_and_loses_nothing() {
+    quiet_panics();
+    for (name, strategy) in every_strategy() {
+        for threaded_mode in [false, true] {
+            let countdown = Arc::new(AtomicI64::new(0));
+            let builder = if threaded_mode {
+                threaded(strategy)
+            } else {
+                deterministic(strategy)
+            };
+            let rt = builder.build().unwrap();
+            let a = rt.spawn(&fragile_spec(&countdown)).unwrap();
+            assert_eq!(a.call(sig("add", "1"), LONG).unwrap(), 1, "{name}");
+            // The next clone (the rollback copy before the action) panics.
+            countdown.store(1, Ordering::SeqCst);
+            let err = a.call(sig("add", "10"), LONG).unwrap_err();
+            match &err {
+                CallError::Action(e) => {
+                    assert!(e.is_panic(), "{name}: {e}");
+                    assert!(e.to_string().contains("deliberate panic in Clone"), "{e}");
+                }
+                other => panic!("{name}: expected the action's error, got {other}"),
+            }
+            // The agent keeps serving, from the state before the failure.
+            countdown.store(0, Ordering::SeqCst);
+            assert_eq!(a.call(sig("add", "100"), LONG).unwrap(), 101, "{name}");
+            assert_eq!(a.state().unwrap().total, 101, "{name}");
+            assert!(rt.wait_idle(LONG), "{name}");
+            let m = rt.metrics();
+            assert_eq!(m.accepted, 3, "{name}");
+            assert_eq!(m.processed, 3, "{name}: a signal was lost");
+            assert_eq!((m.failed_actions, m.panicked_actions), (1, 1), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_failed_snapshot_publish_never_serves_a_stale_state() {
+    quiet_panics();
+    for (name, strategy) in every_strategy() {
+        let countdown = Arc::new(AtomicI64::new(0));
+        let rt = deterministic(strategy).build().unwrap();
+        let a = rt.spawn(&fragile_spec(&countdown)).unwrap();
+        // Clone 1 is the rollback copy; with fast-path, clone 2 (the
+        // publish) panics; without it no second clone happens here.
+        countdown.store(2, Ordering::SeqCst);
+        a.send(sig("add", "5")).unwrap();
+        rt.run_until_idle().unwrap();
+        countdown.store(0, Ordering::SeqCst);
+        assert_eq!(
+            a.state().unwrap().total,
+            5,
+            "{name}: the read missed a commit"
+        );
+        // The next commit publishes again and the snapshot is used again.
+        a.send(sig("add", "1")).unwrap();
+        rt.run_until_idle().unwrap();
+        assert_eq!(a.state().unwrap().total, 6, "{name}");
+        assert_eq!(rt.metrics().failed_actions, 0, "{name}");
+    }
+}
+
+/// An agent that records `work` signals and stops itself on `halt`, keeping
+/// the stop report's dead letters.
+struct SelfStopper {
+    agent: AgentRef<Vec<String>, usize>,
+    letters: Arc<Mutex<Vec<(String, DeadLetterReason, bool)>>>,
+}
+
+fn self_stopper(rt: &Runtime) -> SelfStopper {
+    let me: Arc<OnceLock<AgentRef<Vec<String>, usize>>> = Arc::default();
+    let letters: Arc<Mutex<Vec<(String, DeadLetterReason, bool)>>> = Arc::default();
+    let (me_in, letters_in) = (me.clone(), letters.clone());
+    let spec = AgentSpec::new(Vec::new())
+        .on("work", |log: &mut Vec<String>, ins: &mut Instruction| {
+            log.push(String::from_utf8_lossy(ins.data()).into_owned());
+            Ok(log.len())
+        })
+        .on("halt", move |log: &mut Vec<String>, _: &mut Instruction| {
+            let report = me_in.get().expect("set after spawn").stop();
+            let mut kept = letters_in.lock().unwrap();
+            for d in report.dead_letters {
+                let data = String::from_utf8_lossy(d.signal.data()).into_owned();
+                kept.push((data, d.reason, d.was_call));
+            }
+            Ok(log.len())
+        });
+    let agent = rt.spawn(&spec).unwrap();
+    me.set(agent.clone()).unwrap();
+    SelfStopper { agent, letters }
+}
+
+#[test]
+fn a_stop_from_inside_the_agent_hands_back_the_same_signals_with_or_without_batching() {
+    for (name, strategy) in every_strategy() {
+        let rt = deterministic(strategy).build().unwrap();
+        let s = self_stopper(&rt);
+        for w in ["w1", "w2"] {
+            s.agent.send(sig("work", w)).unwrap();
+        }
+        s.agent.send(sig("halt", "")).unwrap();
+        for w in ["w3", "w4"] {
+            s.agent.send(sig("work", w)).unwrap();
+        }
+        assert_eq!(
+            rt.run_until_idle().unwrap(),
+            3,
+            "{name}: processed after the stop"
+        );
+        assert_eq!(*s.agent.state().unwrap(), ["w1", "w2"], "{name}");
+        let letters = s.letters.lock().unwrap().clone();
+        let stopped = DeadLetterReason::AgentStopped;
+        assert_eq!(
+            letters,
+            [
+                ("w3".to_string(), stopped, false),
+                ("w4".to_string(), stopped, false)
+            ],
+            "{name}: the stop report differs"
+        );
+        let m = rt.metrics();
+        assert_eq!(
+            (m.accepted, m.processed, m.dead_lettered),
+            (5, 3, 2),
+            "{name}"
+        );
+        assert!(s.agent.is_stopped());
+    }
+}
+
+#[test]
+fn a_stop_from_another_thread_hands_back_the_rest_of_a_running_batch() {
+    for (name, strategy) in every_strategy() {
+        let rt = threaded(strategy).workers(1).build().unwrap();
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let spec = AgentSpec::<u32, u32>::new(0)
+            .on("block", move |n: &mut u32, _: &mut Instruction| {
+                let _ = entered_tx.send(());
+                let _ = release_rx.lock().unwrap().recv_timeout(LONG);
+                *n += 1;
+                Ok(*n)
+            })
+            .on("work", |n: &mut u32, _: &mut Instruction| {
+                *n += 1;
+                Ok(*n)
+            });
+        let a = rt.spawn(&spec).unwrap();
+        // However the worker cuts these into batches, the five after `block`
+        // are not started when the stop comes: in the mailbox, or in the
+        // rest of the batch that `block` belongs to.
+        for _ in 0..3 {
+            a.send(sig("work", "")).unwrap();
+        }
+        a.send(sig("block", "")).unwrap();
+        for _ in 0..5 {
+            a.send(sig("work", "")).unwrap();
+        }
+        entered_rx.recv_timeout(LONG).expect("the block action ran");
+        let stopper = {
+            let a = a.clone();
+            std::thread::spawn(move || a.stop())
+        };
+        // Let the stop take the mailbox (and the batch's rest) first.
+        while !a.is_stopped() {
+            std::thread::yield_now();
+        }
+        release_tx.send(()).unwrap();
+        let report = stopper.join().unwrap();
+        assert_eq!(*a.state().unwrap(), 4, "{name}: ran signals after the stop");
+        assert_eq!(report.dead_letters.len(), 5, "{name}");
+        let m = rt.metrics();
+        assert_eq!(
+            (m.accepted, m.processed, m.dead_lettered),
+            (9, 4, 5),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn two_agents_stopping_each_other_do_not_deadlock() {
+    for (name, strategy) in every_strategy() {
+        let (done_tx, done_rx) = mpsc::channel();
+        let name_in = name.clone();
+        std::thread::spawn(move || {
+            let rt = threaded(strategy).workers(2).build().unwrap();
+            let peers: [Arc<OnceLock<AgentRef<u32, u32>>>; 2] = Default::default();
+            let arrived = Arc::new(AtomicU64::new(0));
+            let mut agents = Vec::new();
+            for i in 0..2 {
+                let other = peers[1 - i].clone();
+                let arrived = arrived.clone();
+                let spec = AgentSpec::<u32, u32>::new(0).on(
+                    "stop.other",
+                    move |_: &mut u32, _: &mut Instruction| {
+                        // Meet the other agent's action (briefly), so both
+                        // are inside their turns when they stop each other.
+                        arrived.fetch_add(1, Ordering::SeqCst);
+                        let mut spins = 0u32;
+                        while arrived.load(Ordering::SeqCst) < 2 && spins < 1_000_000 {
+                            std::thread::yield_now();
+                            spins += 1;
+                        }
+                        let _ = other.get().expect("set").stop();
+                        Ok(0)
+                    },
+                );
+                agents.push(rt.spawn(&spec).unwrap());
+            }
+            for (slot, agent) in peers.iter().zip(&agents) {
+                slot.set(agent.clone()).unwrap();
+            }
+            for agent in &agents {
+                agent.send(sig("stop.other", "")).unwrap();
+            }
+            assert!(rt.wait_idle(LONG), "{name_in}");
+            let _ = rt.shutdown();
+            done_tx.send(()).unwrap();
+        });
+        done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{name}: two agents stopping each other deadlocked"));
+    }
+}
+
+#[test]
+fn timeouts_too_large_for_the_clock_mean_no_deadline() {
+    for (name, strategy) in every_strategy() {
+        for threaded_mode in [false, true] {
+            let builder = if threaded_mode {
+                threaded(strategy)
+            } else {
+                deterministic(strategy)
+            };
+            let rt = builder.default_timeout(Duration::MAX).build().unwrap();
+            let a = rt.spawn(&counter_spec()).unwrap();
+            assert_eq!(a.call(sig("add", "2"), Duration::MAX).unwrap(), 2, "{name}");
+            assert_eq!(*a.state().unwrap(), 2, "{name}");
+            assert_eq!(a.query(sig("get", "")).unwrap(), 2, "{name}");
+            assert!(rt.wait_idle(Duration::MAX), "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_failure_hook_sees_every_commit_before_the_failure() {
+    // The hook hands the failure to another thread, which reads the state
+    // while the hook is still running: it must see the two additions that
+    // completed before the failing signal (with batching all three are one
+    // batch, so this checks that the snapshot is published before hooks run).
+    for (name, strategy) in every_strategy() {
+        let (failed_tx, failed_rx) = mpsc::channel::<()>();
+        let (read_tx, read_rx) = mpsc::channel::<()>();
+        let (failed_tx, read_rx) = (Mutex::new(failed_tx), Mutex::new(read_rx));
+        let rt = deterministic(strategy)
+            .on_failure(move |_| {
+                let _ = failed_tx.lock().unwrap().send(());
+                // Hold the hook until the read is answered. Without fast-path
+                // the read waits for the batch to end, hence the bound.
+                let _ = read_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_millis(200));
+            })
+            .build()
+            .unwrap();
+        let a = rt.spawn(&counter_spec()).unwrap();
+        let reader = {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                failed_rx.recv_timeout(LONG).expect("the hook ran");
+                let got: Result<i64, QueryError> = a.state().map(|s| *s);
+                let _ = read_tx.send(());
+                got
+            })
+        };
+        a.send(sig("add", "1")).unwrap();
+        a.send(sig("add", "2")).unwrap();
+        a.send(sig("fail", "")).unwrap();
+        rt.run_until_idle().unwrap();
+        let got = reader.join().unwrap();
+        assert_eq!(
+            got,
+            Ok(3),
+            "{name}: the read during the hook missed a commit"
+        );
+        assert_eq!(*a.state().unwrap(), 3, "{name}");
+    }
+}
+
+const LONG: Duration = Duration::from_secs(30);
