@@ -71,14 +71,15 @@
 //! Types are dot-separated segments (`order.item.created`). In patterns `*`
 //! matches exactly one segment and `**` zero or more, so `order.**` matches
 //! `order` itself, and a route on `order` does not fire for `order.item`.
-//! Several matching routes all run, most specific first (exact beats `*`
-//! beats `**`, left to right), then by priority (-100..=100, higher first),
-//! then in registration order. See [`router`].
+//! Several matching routes all run, most specific first (comparing segment
+//! kinds left to right: exact, then `*`, then the end of the pattern, then
+//! `**`, so catch-alls come last), then by priority (-100..=100, higher
+//! first), then in registration order. See [`router`].
 //!
 //! ## Deterministic mode
 //! `Runtime::builder().deterministic()` has no worker threads; nothing runs
 //! until [`Runtime::run_until_idle`] (or a `call`, which drives the runtime
-//! until idle). Tests and instruction-count benchmarks use it.
+//! until its reply is there). Tests and instruction-count benchmarks use it.
 //!
 //! ## Optimizations
 //! `fast-path`, `zero-copy`, `pooling`, `batching` and `mimalloc` are cargo

@@ -82,6 +82,7 @@ fn a_warm_pooled_zero_copy_runtime_dispatches_without_allocating() {
         "\nalloc: dispatch of {SIGNALS} signals (build + send + process, deterministic), features [{}]",
         enabled_features().join(", ")
     );
+    let mut plain_allocations = None;
     for (name, strategy) in strategies() {
         let rt = Runtime::builder()
             .deterministic()
@@ -112,8 +113,19 @@ fn a_warm_pooled_zero_copy_runtime_dispatches_without_allocating() {
                 stats.allocations >= SIGNALS,
                 "{name}: the plain runtime allocates per signal"
             );
+            plain_allocations = Some(stats.allocations);
+        } else {
+            // In every feature set (features.md: plain 3-4 per signal, pooled
+            // 0-1): pooling saves at least the instruction box per signal.
+            let plain = plain_allocations.expect("plain is measured first");
+            assert!(
+                stats.allocations + SIGNALS <= plain,
+                "{name}: {} allocations, not at least one per signal fewer than plain's {plain}",
+                stats.allocations
+            );
         }
     }
+    assert!(plain_allocations.is_some(), "plain was not measured");
 }
 
 #[test]
@@ -175,6 +187,12 @@ fn zero_copy_fan_out_allocates_a_tiny_fraction_of_a_copying_one() {
     }
 }
 
+/// Informational: the per-strategy figures are printed, not compared (free
+/// lists are per thread, and here instructions are taken on the sending
+/// thread and returned on a worker, so pooling's saving depends on
+/// scheduling). Only what holds however threads interleave is asserted:
+/// every signal is processed, and the plain runtime allocates at least its
+/// instruction box per signal.
 #[test]
 fn threaded_dispatch_allocations_are_reported() {
     let _guard = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
@@ -205,9 +223,16 @@ fn threaded_dispatch_allocations_are_reported() {
         send_all(SIGNALS);
         let stats = region.change();
         println!(
-            "alloc:   {name:<26} {:>7} allocations ({:.2} per signal)",
+            "alloc:   {name:<26} {:>7} allocations ({:.2} per signal, informational)",
             stats.allocations,
             stats.allocations as f64 / SIGNALS as f64
         );
+        assert_eq!(*agent.state().unwrap(), 256 * 2 * SIGNALS as u64, "{name}");
+        if strategy.pool == PoolKind::Allocate {
+            assert!(
+                stats.allocations >= SIGNALS,
+                "{name}: the plain runtime allocates an instruction per signal"
+            );
+        }
     }
 }

@@ -58,13 +58,24 @@ fn fnv(data: &[u8]) -> u64 {
     })
 }
 
+/// What is compared of a signal: type, source and data. Not the id: each
+/// executor builds its own driver signals, with fresh UUIDv7 ids (and the
+/// signals have no other attributes).
 fn entry(signal: &Signal) -> String {
     format!(
-        "{}|{}|{:x}",
+        "{}|{}|{}|{:x}",
         signal.ty(),
+        signal.source(),
         signal.data().len(),
         fnv(signal.data())
     )
+}
+
+/// A dead letter as compared: the signal, why it was not processed
+/// (`DeadLetterReason` by name) and whether a caller waited for it.
+fn dead_letter(signal: &Signal, reason: &str, was_call: bool) -> String {
+    let call = if was_call { "(call)" } else { "" };
+    format!("{}:{reason}{call}", entry(signal))
 }
 
 fn total(state: &State) -> u64 {
@@ -595,9 +606,7 @@ impl Model {
                     agent
                         .mailbox
                         .drain(..)
-                        .map(|m| {
-                            format!("{}{}", entry(&m.signal), if m.call { "(call)" } else { "" })
-                        })
+                        .map(|m| dead_letter(&m.signal, "AgentStopped", m.call))
                         .collect()
                 };
                 self.dead_lettered += letters.len() as u64;
@@ -611,7 +620,8 @@ impl Model {
         let mut dead_letters = Vec::new();
         for agent in self.agents.iter_mut().filter(|a| !a.stopped) {
             for m in agent.mailbox.drain(..) {
-                dead_letters.push(format!("{}@{}", entry(&m.signal), agent.index));
+                let letter = dead_letter(&m.signal, "Shutdown", m.call);
+                dead_letters.push(format!("{letter}@{}", agent.index));
             }
         }
         self.dead_lettered += dead_letters.len() as u64;
@@ -812,13 +822,7 @@ impl Real {
                 let letters: Vec<String> = report
                     .dead_letters
                     .iter()
-                    .map(|d| {
-                        format!(
-                            "{}{}",
-                            entry(&d.signal),
-                            if d.was_call { "(call)" } else { "" }
-                        )
-                    })
+                    .map(|d| dead_letter(&d.signal, &format!("{:?}", d.reason), d.was_call))
                     .collect();
                 format!("stopped, dead letters {letters:?}")
             }
@@ -838,7 +842,10 @@ impl Real {
         let dead_letters = report
             .dead_letters
             .iter()
-            .map(|d| format!("{}@{}", entry(&d.signal), index_of(d.agent)))
+            .map(|d| {
+                let letter = dead_letter(&d.signal, &format!("{:?}", d.reason), d.was_call);
+                format!("{letter}@{}", index_of(d.agent))
+            })
             .collect();
         let mut undelivered: Vec<String> = report
             .undelivered
@@ -982,8 +989,19 @@ fn a_hand_written_sequence_matches_the_model() {
         "Action(Panicked",
         "Stopped@1",
         "dead letters [\"",
+        ":AgentStopped\"",
+        "|/driver|",
         "delivered",
     ] {
         assert!(all.contains(needle), "missing {needle} in\n{all}");
     }
+    // The last send is still queued at shutdown.
+    assert!(
+        expected
+            .dead_letters
+            .iter()
+            .any(|d| d.ends_with(":Shutdown@2")),
+        "{:?}",
+        expected.dead_letters
+    );
 }

@@ -7,6 +7,7 @@ use common::*;
 use sigrun::{AgentSpec, CallError, Instruction, RouteSpec, SendErrorKind, Signal};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -124,19 +125,43 @@ fn senders_against_full_mailboxes_get_every_refused_signal_back() {
     const EACH: u64 = 3_000;
     for (name, strategy) in strategies() {
         let rt = threaded(strategy).mailbox_capacity(2).build().unwrap();
-        // Records every (sender, sequence) it sees: loss and duplication show.
-        let spec = AgentSpec::<HashMap<u64, Vec<u64>>>::new(HashMap::new()).on(
-            "seq",
-            |seen: &mut HashMap<u64, Vec<u64>>, ins: &mut Instruction| {
-                let text = std::str::from_utf8(ins.data()).unwrap_or("");
-                let (s, n) = text.split_once(':').unwrap_or(("0", "0"));
-                seen.entry(s.parse().unwrap_or(0))
-                    .or_default()
-                    .push(n.parse().unwrap_or(0));
-                Ok(())
-            },
+        // Holds agent 0 busy until the senders have been refused at least
+        // once, so refusals are guaranteed, not left to scheduling.
+        let (entered, open) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
         );
+        let (entered_in, open_in) = (entered.clone(), open.clone());
+        // Records every (sender, sequence) it sees: loss and duplication show.
+        let spec = AgentSpec::<HashMap<u64, Vec<u64>>>::new(HashMap::new())
+            .on(
+                "seq",
+                |seen: &mut HashMap<u64, Vec<u64>>, ins: &mut Instruction| {
+                    let text = std::str::from_utf8(ins.data()).unwrap_or("");
+                    let (s, n) = text.split_once(':').unwrap_or(("0", "0"));
+                    seen.entry(s.parse().unwrap_or(0))
+                        .or_default()
+                        .push(n.parse().unwrap_or(0));
+                    Ok(())
+                },
+            )
+            .on(
+                "gate",
+                move |_: &mut HashMap<u64, Vec<u64>>, _: &mut Instruction| {
+                    entered_in.store(true, Ordering::SeqCst);
+                    while !open_in.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    Ok(())
+                },
+            );
         let agents: Vec<_> = (0..3).map(|_| rt.spawn(&spec).unwrap()).collect();
+        // Agent 0's worker is inside the gate action and its mailbox is
+        // empty: senders 0 and 3 fill its two slots, then are refused.
+        agents[0].send(sig("gate", "")).unwrap();
+        while !entered.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
         let refusals = AtomicU64::new(0);
         std::thread::scope(|scope| {
             for s in 0..SENDERS {
@@ -164,6 +189,10 @@ fn senders_against_full_mailboxes_get_every_refused_signal_back() {
                     }
                 });
             }
+            while refusals.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            open.store(true, Ordering::SeqCst);
         });
         assert!(rt.wait_idle(LONG), "{name}");
         for s in 0..SENDERS {
@@ -175,11 +204,10 @@ fn senders_against_full_mailboxes_get_every_refused_signal_back() {
                 "{name}: sender {s} lost, duplicated or reordered"
             );
         }
-        println!(
-            "{name}: {} refusals handed back and retried",
-            refusals.load(Ordering::Relaxed)
-        );
-        assert_eq!(rt.metrics().refused_full, refusals.load(Ordering::Relaxed));
+        let refusals = refusals.load(Ordering::Relaxed);
+        println!("{name}: {refusals} refusals handed back and retried");
+        assert!(refusals > 0, "{name}: no sender met a full mailbox");
+        assert_eq!(rt.metrics().refused_full, refusals, "{name}");
     }
 }
 
@@ -204,9 +232,31 @@ fn routes_added_and_removed_while_signals_are_dispatched() {
         let stop = AtomicBool::new(false);
         let (ok_churn, no_route, ok_stable) =
             (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        // The churner's first add/remove runs in lockstep with sender 0, so
+        // that one churn signal is certainly accepted and one certainly
+        // refused for want of a route; after that they race freely.
+        let lockstep = Barrier::new(2);
+        let send_churn = || {
+            let s: Signal = sig("churn.x", "");
+            match agent.send(s.clone()) {
+                Ok(()) => ok_churn.fetch_add(1, Ordering::Relaxed),
+                Err(e) => {
+                    assert_eq!(e.kind(), &SendErrorKind::NoRoute, "{e}");
+                    assert_eq!(e.into_signal(), s);
+                    no_route.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+        };
         let changes = std::thread::scope(|scope| {
             let churner = scope.spawn(|| {
-                let mut changes = 0u64;
+                let id = agent
+                    .add_route(RouteSpec::new("churn.*", "churned"))
+                    .unwrap();
+                lockstep.wait(); // route present: sender 0 sends
+                lockstep.wait();
+                agent.remove_route(id).unwrap();
+                lockstep.wait(); // route gone: sender 0 sends
+                let mut changes = 2u64;
                 while !stop.load(Ordering::Relaxed) {
                     let id = agent
                         .add_route(RouteSpec::new("churn.*", "churned"))
@@ -219,23 +269,24 @@ fn routes_added_and_removed_while_signals_are_dispatched() {
                 changes
             });
             let senders: Vec<_> = (0..2)
-                .map(|_| {
-                    scope.spawn(|| {
+                .map(|sender| {
+                    let (lockstep, send_churn) = (&lockstep, &send_churn);
+                    let (agent, ok_stable) = (&agent, &ok_stable);
+                    scope.spawn(move || {
+                        if sender == 0 {
+                            lockstep.wait();
+                            send_churn(); // accepted
+                            lockstep.wait();
+                            lockstep.wait();
+                            send_churn(); // refused: no route
+                        }
                         for i in 0..20_000u32 {
                             if i % 2 == 0 {
                                 agent.send(sig("stable.x", "")).unwrap();
                                 ok_stable.fetch_add(1, Ordering::Relaxed);
-                                continue;
+                            } else {
+                                send_churn();
                             }
-                            let s: Signal = sig("churn.x", "");
-                            match agent.send(s.clone()) {
-                                Ok(()) => ok_churn.fetch_add(1, Ordering::Relaxed),
-                                Err(e) => {
-                                    assert_eq!(e.kind(), &SendErrorKind::NoRoute, "{e}");
-                                    assert_eq!(e.into_signal(), s);
-                                    no_route.fetch_add(1, Ordering::Relaxed)
-                                }
-                            };
                         }
                     })
                 })
@@ -256,15 +307,24 @@ fn routes_added_and_removed_while_signals_are_dispatched() {
         assert_eq!(stable, ok_stable.load(Ordering::Relaxed), "{name}");
         let m = rt.metrics();
         assert_eq!(m.accepted, m.processed, "{name}");
+        let (ok_churn, no_route) = (
+            ok_churn.load(Ordering::Relaxed),
+            no_route.load(Ordering::Relaxed),
+        );
         assert_eq!(
-            ok_churn.load(Ordering::Relaxed) + no_route.load(Ordering::Relaxed),
-            20_000,
+            ok_churn + no_route,
+            20_000 + 2,
             "{name}: every churn signal is either accepted or handed back"
         );
         println!(
-            "{name}: {changes} route changes; churn signals accepted {}, refused for no route {}",
-            ok_churn.load(Ordering::Relaxed),
-            no_route.load(Ordering::Relaxed)
+            "{name}: {changes} route changes; churn signals accepted {ok_churn}, \
+             refused for no route {no_route}"
         );
+        // Guaranteed by the lockstep start.
+        assert!(
+            ok_churn > 0 && no_route > 0,
+            "{name}: {ok_churn} accepted, {no_route} refused"
+        );
+        assert!(changes >= 2, "{name}");
     }
 }

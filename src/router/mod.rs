@@ -56,14 +56,18 @@
 //! Lookups walk a trie keyed by segment (see the `trie` module): each trie
 //! node is visited at most once per lookup with the set of type positions at
 //! which it is active, so time is polynomial in the type's depth even for
-//! patterns like `**.*.**.*.**` that make backtracking exponential, and it
-//! depends on the routes that (partially) match, not on how many routes the
-//! router holds. A lookup performs **no heap allocation** when the output
+//! patterns like `**.*.**.*.**` that make backtracking exponential, and (for
+//! types of up to 127 segments, see below) it depends on the routes that
+//! (partially) match, not on how many routes the router holds. A lookup performs **no heap allocation** when the output
 //! vector already has room for the matches: scratch state lives on the stack.
 //!
-//! Types deeper than 127 segments (far beyond the 64 a pattern may have) take
-//! a cold fallback that tests every route with [`Pattern::matches`]: still
-//! correct, allocation-free and polynomial, but linear in the number of routes.
+//! Types deeper than 127 segments (far beyond the 64 a pattern or a signal
+//! type may have, so only strings passed to [`Router::lookup`] directly can
+//! be that deep) take a cold fallback that tests every route with
+//! [`Pattern::matches`]: still correct, allocation-free and polynomial, but
+//! linear in the number of routes. (The trie walk's position sets are one
+//! `u128`; a walk for any depth would need sets sized by the type, that is a
+//! heap allocation, on a path no signal reaches.)
 
 mod error;
 mod order;
@@ -322,10 +326,14 @@ impl<T> Router<T> {
     /// each exactly once, in the order rule (see the [module docs](self)).
     ///
     /// This is the hot path: it does not allocate when `out` has capacity for
-    /// the matches, and its cost depends on the type's depth and the routes
-    /// that match it, not on how many routes there are. `ty` is not
-    /// validated and no input makes it panic. Entries already in `out` are
-    /// left untouched. Slots are valid until the router is next modified.
+    /// the matches, and for a type of up to 127 segments (every signal type:
+    /// they have at most 64) its cost depends on the type's depth and the
+    /// routes that match it, not on how many routes there are. A deeper `ty`
+    /// is tested against every route instead (still allocation-free and
+    /// polynomial, but linear in the number of routes; see the
+    /// [module docs](self#cost)). `ty` is not validated and no input makes it
+    /// panic. Entries already in `out` are left untouched. Slots are valid
+    /// until the router is next modified.
     pub fn lookup(&self, ty: &str, out: &mut Vec<RouteSlot>) {
         let mut steps = 0;
         self.lookup_counted(ty, out, &mut steps);

@@ -112,15 +112,68 @@ mod tests {
             .unwrap_or(Ordering::Equal)
     }
 
+    /// Joins segments into a valid pattern: a `**` right after a `**` is
+    /// dropped (the grammar forbids adjacent globstars), so every generated
+    /// case is used and none is filtered out.
+    fn pattern(segments: &[&str]) -> String {
+        let mut kept: Vec<&str> = Vec::with_capacity(segments.len());
+        for &seg in segments {
+            if !(seg == "**" && kept.last() == Some(&"**")) {
+                kept.push(seg);
+            }
+        }
+        kept.join(".")
+    }
+
+    fn segments(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Vec<&'static str>> {
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "*", "**"]), len)
+    }
+
+    /// Two patterns of 1 to 6 segments: independent, or (most cases) sharing
+    /// a prefix, so that comparisons often get past the first positions and
+    /// one pattern ends where the other goes on (the "ended" rank).
+    fn pattern_pair() -> impl Strategy<Value = (String, String)> {
+        prop_oneof![
+            1 => (segments(1..=6), segments(1..=6)),
+            3 => (segments(1..=3), segments(0..=3), segments(0..=3)).prop_map(|(p, x, y)| {
+                ([&p[..], &x[..]].concat(), [&p[..], &y[..]].concat())
+            }),
+        ]
+        .prop_map(|(a, b)| (pattern(&a), pattern(&b)))
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
         #[test]
-        fn key_order_is_lexicographic_kind_order(
-            a in prop::collection::vec(prop::sample::select(vec!["a", "b", "*", "**"]), 1..=64),
-            b in prop::collection::vec(prop::sample::select(vec!["a", "b", "*", "**"]), 1..=64),
-        ) {
-            let (a, b) = (a.join("."), b.join("."));
-            if let (Ok(pa), Ok(pb)) = (Pattern::parse(&a), Pattern::parse(&b)) {
-                prop_assert_eq!(pa.specificity().cmp(&pb.specificity()), naive(&a, &b));
+        fn key_order_is_lexicographic_kind_order((a, b) in pattern_pair()) {
+            let pa = Pattern::parse(&a).map_err(|e| TestCaseError::fail(format!("{a}: {e}")))?;
+            let pb = Pattern::parse(&b).map_err(|e| TestCaseError::fail(format!("{b}: {e}")))?;
+            let key_order = pa.specificity().cmp(&pb.specificity());
+            prop_assert_eq!(key_order, naive(&a, &b), "{} vs {}", a, b);
+        }
+    }
+
+    /// The generator reaches every rank at the first difference, the
+    /// "pattern ended" rank included (so the property above checks it).
+    #[test]
+    fn pair_generator_reaches_every_rank() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let mut seen = [[false; 4]; 4];
+        let strategy = pattern_pair();
+        for _ in 0..2000 {
+            let (a, b) = strategy.new_tree(&mut runner).unwrap().current();
+            let kind = |p: &str, i: usize| p.split('.').nth(i).map_or(2, rank);
+            if let Some(i) = (0..6).find(|&i| kind(&a, i) != kind(&b, i)) {
+                seen[usize::from(kind(&a, i))][usize::from(kind(&b, i))] = true;
+            }
+        }
+        for (x, row) in seen.iter().enumerate() {
+            for (y, &hit) in row.iter().enumerate() {
+                // Two patterns cannot both have ended.
+                assert!(hit || x == y, "ranks {x} vs {y} never compared");
             }
         }
     }

@@ -262,11 +262,16 @@ impl SignalError {
             }
             Attribute::Source => {
                 "a source is a URI-reference such as \"/shop/checkout\" or \
-                 \"https://example.com/shop\": no whitespace, control characters or any of \
-                 <>\"{}|\\^`, and every '%' starts a %XX escape"
+                 \"https://example.com/shop\": no whitespace, control characters, Unicode \
+                 noncharacters or any of <>\"{}|\\^`, and every '%' starts a %XX escape"
             }
-            Attribute::Id => "an id is non-empty text without control characters",
-            Attribute::Subject => "a subject is non-empty text without control characters",
+            Attribute::Id => {
+                "an id is non-empty text without control characters or Unicode noncharacters"
+            }
+            Attribute::Subject => {
+                "a subject is non-empty text without control characters or Unicode \
+                 noncharacters"
+            }
             Attribute::DataContentType => {
                 "a content type is an RFC 2046 media type such as \"application/json\" or \
                  \"text/plain; charset=utf-8\""
@@ -277,7 +282,8 @@ impl SignalError {
                  as a source"
             }
             Attribute::Extension(_) => {
-                "an extension string value is text without control characters"
+                "an extension string value is text without control characters or Unicode \
+                 noncharacters"
             }
             Attribute::Time | Attribute::Data => return None,
         })

@@ -21,8 +21,9 @@ pub enum ExtensionValue {
     Bool(bool),
     /// A CloudEvents Integer: 32-bit signed, as the spec defines it.
     Integer(i32),
-    /// A CloudEvents String (no control characters, at most
-    /// [`Limits::max_attribute_len`](super::Limits::max_attribute_len) bytes).
+    /// A CloudEvents String (no control characters or Unicode noncharacters,
+    /// at most [`Limits::max_attribute_len`](super::Limits::max_attribute_len)
+    /// bytes).
     String(Text),
 }
 

@@ -28,6 +28,10 @@ const BASE64_INPUT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// How many `null` extension members decoding checks for duplicates at least
+/// (more when `max_extensions` is larger).
+const UNSET_KEPT_MIN: usize = 64;
+
 /// What an extension value may be, for [`DecodeError::WrongType`].
 const EXTENSION_TYPES: &str =
     "a boolean, a string, or an integer from -2147483648 to 2147483647 (or null for unset)";
@@ -39,10 +43,13 @@ impl Signal {
     /// Members: `specversion`, `id`, `source`, `type`, then the optional
     /// attributes present, extensions (sorted by name), and the data:
     /// - no `data` member at all when the payload is empty;
-    /// - `"data": <payload>` verbatim when `datacontenttype` is JSON (`*/json`
-    ///   or `*/*+json`, ignoring parameters) and the payload is JSON text
-    ///   without leading or trailing whitespace;
-    /// - otherwise `"data_base64"` (standard alphabet, padded).
+    /// - `"data": <payload>` verbatim when `datacontenttype` is absent or JSON
+    ///   (`*/json` or `*/*+json`, ignoring parameters) and the payload is JSON
+    ///   text without leading or trailing whitespace (an absent content type
+    ///   means JSON in the CloudEvents JSON format, and the decoder reads it
+    ///   so);
+    /// - otherwise `"data_base64"` (standard alphabet, padded), whatever the
+    ///   content type says.
     ///
     /// `time` is written in UTC with nine fraction digits
     /// (`2018-04-05T17:31:00.000000000Z`), a fixed width that sorts as text.
@@ -97,6 +104,8 @@ impl Signal {
     ///   `null` counts as absent (CloudEvents JSON format, section 2.2);
     /// - any other member is an extension: a boolean, a string, or an integer
     ///   in the 32-bit signed range (floats, objects and arrays are errors);
+    ///   a `null` one is unset and does not count toward
+    ///   [`Limits::max_extensions`];
     /// - a member name may appear only once;
     /// - `data` with a JSON or absent `datacontenttype` gives the exact JSON
     ///   text of the value as payload; a string `data` with another content
@@ -175,11 +184,12 @@ impl Serialize for Envelope<'_> {
     }
 }
 
-/// The payload as a JSON value to write verbatim, if the content type says
-/// JSON and the bytes are exactly one JSON value with no surrounding
-/// whitespace (so decoding gives back the same bytes).
+/// The payload as a JSON value to write verbatim, if the content type is
+/// absent or says JSON (the rule the decoder applies to `data`) and the bytes
+/// are exactly one JSON value with no surrounding whitespace (so decoding
+/// gives back the same bytes).
 fn inline_json(s: &Signal) -> Option<&RawValue> {
-    if !is_json_content_type(s.datacontenttype()?) {
+    if !s.datacontenttype().is_none_or(is_json_content_type) {
         return None;
     }
     let text = std::str::from_utf8(s.data.as_bytes()).ok()?;
@@ -321,6 +331,48 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
     }
 }
 
+/// Whether a JSON value is `null`, skipping anything else without keeping it.
+struct IsNull(bool);
+
+impl<'de> de::Deserialize<'de> for IsNull {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct IsNullVisitor;
+        impl<'de> Visitor<'de> for IsNullVisitor {
+            type Value = IsNull;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(IsNull(true))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(IsNull(false))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(IsNull(false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(IsNull(false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(IsNull(false))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(IsNull(false))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IsNull(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IsNull(false))
+            }
+        }
+        d.deserialize_any(IsNullVisitor)
+    }
+}
+
 /// The top-level JSON value: the object's members, or (as the error) what
 /// the document is instead of an object.
 type Document<'de> = Result<Members<'de>, &'static str>;
@@ -338,12 +390,20 @@ struct Members<'de> {
     dataschema: Option<Value<'de>>,
     data_base64: Option<Value<'de>>,
     data: Option<&'de RawValue>,
-    /// Extensions in document order; at most `max_extensions + 1` are kept
-    /// (one over the limit is enough to report it), so hostile input with
-    /// millions of members costs no memory beyond the input itself.
+    /// Extensions with a value, in document order; at most
+    /// `max_extensions + 1` are kept (one over the limit is enough to report
+    /// it), so hostile input with millions of members costs no memory beyond
+    /// the input itself.
     extensions: Vec<(Cow<'de, str>, Value<'de>)>,
-    /// How many extension members there are in all.
+    /// How many extension members with a value there are in all. A `null`
+    /// member is unset (CloudEvents JSON format, section 2.2): it is dropped
+    /// and does not count toward `max_extensions`.
     extension_count: usize,
+    /// Names of the `null` extension members, only for the duplicate check;
+    /// at most `max_extensions` (or [`UNSET_KEPT_MIN`]) are kept, for the same
+    /// reason as above. Further `null` members are skipped unchecked: they
+    /// would be dropped anyway.
+    unset: Vec<Cow<'de, str>>,
     /// The first known attribute seen twice.
     duplicate: Option<Cow<'de, str>>,
 }
@@ -411,12 +471,21 @@ impl<'de> Visitor<'de> for DocumentSeed {
                     continue;
                 }
                 _ => {
-                    m.extension_count += 1;
+                    // Kept only while under the bound; beyond it only whether
+                    // the value is `null` is read.
                     if m.extensions.len() <= self.max_extensions {
                         let value: Value<'de> = map.next_value()?;
-                        m.extensions.push((key, value));
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
+                        if !matches!(value, Value::Null) {
+                            m.extension_count += 1;
+                            m.extensions.push((key, value));
+                            continue;
+                        }
+                    } else if !map.next_value::<IsNull>()?.0 {
+                        m.extension_count += 1;
+                        continue;
+                    }
+                    if m.unset.len() < self.max_extensions.max(UNSET_KEPT_MIN) {
+                        m.unset.push(key);
                     }
                     continue;
                 }
@@ -485,14 +554,25 @@ impl<'de> Members<'de> {
         }
         let mut extensions = self.extensions;
         extensions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for pair in extensions.windows(2) {
-            if let [(a, _), (b, _)] = pair
-                && a == b
-            {
-                return Err(DecodeError::DuplicateAttribute {
-                    name: text(a.clone()),
-                });
-            }
+        let mut unset = self.unset;
+        unset.sort_unstable();
+        let set_twice = extensions.windows(2).find_map(|pair| match pair {
+            [(a, _), (b, _)] if a == b => Some(a),
+            _ => None,
+        });
+        let unset_twice = unset.windows(2).find_map(|pair| match pair {
+            [a, b] if a == b => Some(a),
+            _ => None,
+        });
+        let set_and_unset = || {
+            unset
+                .iter()
+                .find(|name| extensions.binary_search_by(|(n, _)| n.cmp(name)).is_ok())
+        };
+        if let Some(name) = set_twice.or(unset_twice).or_else(set_and_unset) {
+            return Err(DecodeError::DuplicateAttribute {
+                name: text(name.clone()),
+            });
         }
 
         let specversion = required("specversion", self.specversion)?;
@@ -541,7 +621,6 @@ impl<'de> Members<'de> {
         let mut converted = Vec::with_capacity(extensions.len());
         for (name, value) in extensions {
             let value = match value {
-                Value::Null => continue,
                 Value::Bool(b) => ExtensionValue::Bool(b),
                 Value::Str(s) => ExtensionValue::String(text(s)),
                 Value::Int(i) => integer(&name, i32::try_from(i).ok())?,

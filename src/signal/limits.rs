@@ -49,7 +49,7 @@ impl Limits {
     }
 
     /// Sets the longest string attribute or extension string value, in bytes
-    /// (default 4096).
+    /// (default 4096). A UUID id is not checked: its text is always 36 bytes.
     pub const fn with_max_attribute_len(mut self, bytes: usize) -> Self {
         self.max_attribute_len = bytes;
         self

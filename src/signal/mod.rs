@@ -21,6 +21,35 @@
 //! assert_eq!(Signal::from_json(json.as_bytes())?, signal);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Deliberate restrictions
+//!
+//! Two rules are stricter than CloudEvents 1.0, so a conformant event can be
+//! refused, building or decoding, with a [`SignalError`] naming the attribute
+//! and the [`Rule`]:
+//!
+//! - `type` must be 1 to 64 dot-separated segments of `[A-Za-z0-9_-]+`
+//!   (CloudEvents allows any non-empty string): routing patterns match
+//!   segments, so a type must have them. A free-form type such as
+//!   `"order created"` or `"a/b"` is refused with
+//!   [`Rule::InvalidCharacter`], `"a..b"` with [`Rule::EmptySegment`].
+//! - An extension name must be at most 20 characters (CloudEvents says it
+//!   SHOULD NOT be longer; here it must not): a longer name is refused with
+//!   [`Rule::InvalidName`].
+//!
+//! ```
+//! use sigrun::Signal;
+//! use sigrun::signal::{Attribute, Rule};
+//! let free_form = br#"{"specversion":"1.0","id":"1","source":"/s","type":"order created"}"#;
+//! let err = Signal::from_json(free_form).unwrap_err();
+//! assert!(err.to_string().contains("segments"), "{err}");
+//! let long_name = Signal::builder("order.created", "/shop")
+//!     .extension("abcdefghijklmnopqrstu", 1)
+//!     .build()
+//!     .unwrap_err();
+//! assert_eq!(long_name.rule(), &Rule::InvalidName);
+//! assert_eq!(long_name.attribute(), &Attribute::Extension("abcdefghijklmnopqrstu".into()));
+//! ```
 
 mod error;
 mod extension;
@@ -365,19 +394,24 @@ impl SignalBuilder {
     ///
     /// Rules (the first broken one is reported, as a [`SignalError`] naming
     /// the attribute and the [`Rule`]):
-    /// - `type`: 1 to 64 dot-separated segments of `[A-Za-z0-9_-]+`;
+    /// - `type`: 1 to 64 dot-separated segments of `[A-Za-z0-9_-]+` (stricter
+    ///   than CloudEvents, see the [module docs](self#deliberate-restrictions));
     /// - `source`: a non-empty URI-reference (light check: no whitespace,
-    ///   control characters or ``<>"{}|\^` ``, `%` starts `%XX`);
-    /// - `id` (when set as text that is not a UUID), `subject`: non-empty, no
-    ///   control characters;
+    ///   control characters, Unicode noncharacters or ``<>"{}|\^` ``, `%`
+    ///   starts `%XX`);
+    /// - `id` (when set as text that is not a UUID), `subject`: non-empty
+    ///   CloudEvents Strings (no control characters, no Unicode
+    ///   noncharacters);
     /// - `time`: years 0000 to 9999;
     /// - `datacontenttype`: an RFC 2046 media type;
     /// - `dataschema`: an absolute URI (`scheme:` + the source rules);
-    /// - extensions: names of 1 to 20 `[a-z0-9]`, not a CloudEvents attribute
-    ///   name, at most `max_extensions`; string values without control
-    ///   characters;
-    /// - every string at most `max_attribute_len` bytes, the payload at most
-    ///   `max_payload` bytes.
+    /// - extensions: names of 1 to 20 `[a-z0-9]` (the 20 is enforced, see the
+    ///   [module docs](self#deliberate-restrictions)), not a CloudEvents
+    ///   attribute name, at most `max_extensions`; string values are
+    ///   CloudEvents Strings;
+    /// - every string at most `max_attribute_len` bytes, except a UUID id
+    ///   (always the 36 bytes of its text, so a generated id never fails a
+    ///   small limit); the payload at most `max_payload` bytes.
     pub fn build(self) -> Result<Signal, SignalError> {
         self.validate()?;
         let bare = self.subject.is_none()

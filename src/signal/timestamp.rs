@@ -71,9 +71,27 @@ fn put_digits(slot: &mut [u8], mut value: u32) {
     }
 }
 
+/// Byte offset of the date/time separator: `full-date` is exactly
+/// `YYYY-MM-DD`.
+const SEPARATOR_AT: usize = 10;
+
 /// Parses an RFC 3339 timestamp with any offset into a `SystemTime`.
+///
+/// The date and the time must be separated by `T` or `t` (RFC 3339 section
+/// 5.6's grammar); the `time` crate accepts any byte there, so the separator
+/// is checked here. A space is refused too: the RFC mentions it only as
+/// something other applications may choose, outside its grammar.
 pub(super) fn parse(s: &str) -> Result<SystemTime, String> {
     let parsed = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| e.to_string())?;
+    // A successful parse read a four-digit year, `-MM-DD` and one more byte,
+    // so the separator is the character at byte 10.
+    let separator = s.get(SEPARATOR_AT..).and_then(|rest| rest.chars().next());
+    if !matches!(separator, Some('T' | 't')) {
+        let found = separator.unwrap_or(char::REPLACEMENT_CHARACTER);
+        return Err(format!(
+            "the date and the time must be separated by 'T', found {found:?}"
+        ));
+    }
     let nanos = parsed.unix_timestamp_nanos();
     let magnitude = nanos.unsigned_abs();
     let secs = u64::try_from(magnitude / NANOS_PER_SEC.unsigned_abs());
@@ -138,8 +156,8 @@ mod tests {
 
     #[test]
     fn parses_offsets_and_rejects_non_rfc3339() {
-        // RFC 3339 section 5.6 lets a space stand for the `T`; `time` accepts it.
-        assert_eq!(parse("2018-04-05 17:31:00Z"), parse("2018-04-05T17:31:00Z"));
+        // RFC 3339 section 5.6: `T` and `Z` may be lower case.
+        assert_eq!(parse("2018-04-05t17:31:00z"), parse("2018-04-05T17:31:00Z"));
         assert_eq!(
             parse("2018-04-05T19:31:00+02:00"),
             parse("2018-04-05T17:31:00Z")
@@ -152,6 +170,18 @@ mod tests {
             "",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+        // `time` accepts any byte between date and time; RFC 3339 only `T`/`t`.
+        for (bad, found) in [
+            ("2018-04-05x17:31:00Z", "'x'"),
+            ("2018-04-05 17:31:00Z", "' '"),
+            ("2018-04-05_17:31:00Z", "'_'"),
+        ] {
+            let err = parse(bad).expect_err(bad);
+            assert!(
+                err.contains("separated by 'T'") && err.contains(found),
+                "{bad}: {err}"
+            );
         }
     }
 }

@@ -139,16 +139,25 @@ fn length_rule(s: &str, max: usize) -> Option<Rule> {
     }
 }
 
-/// The first control character (C0, DEL, C1), if any.
-fn control_rule(s: &str) -> Option<Rule> {
+/// Whether the CloudEvents String type disallows `c`: the control
+/// characters (C0 U+0000-U+001F, DEL and C1 U+007F-U+009F) and the Unicode
+/// noncharacters (U+FDD0-U+FDEF, and the last two code points of every plane,
+/// U+xFFFE and U+xFFFF). Surrogates cannot occur in a Rust string.
+fn is_disallowed_char(c: char) -> bool {
+    let cp = u32::from(c);
+    c.is_control() || (0xFDD0..=0xFDEF).contains(&cp) || cp & 0xFFFE == 0xFFFE
+}
+
+/// The first character the CloudEvents String type disallows, if any.
+fn string_chars_rule(s: &str) -> Option<Rule> {
     s.char_indices()
-        .find(|(_, c)| c.is_control())
+        .find(|&(_, c)| is_disallowed_char(c))
         .map(|(index, found)| Rule::InvalidCharacter { index, found })
 }
 
-/// `id` and `subject`: non-empty, bounded, no control characters.
+/// `id` and `subject`: non-empty, bounded, CloudEvents String characters.
 fn text_rule(s: &str, max: usize) -> Option<Rule> {
-    length_rule(s, max).or_else(|| control_rule(s))
+    length_rule(s, max).or_else(|| string_chars_rule(s))
 }
 
 /// Extension string values: like [`text_rule`] but may be empty.
@@ -156,7 +165,7 @@ fn extension_string_rule(s: &str, max: usize) -> Option<Rule> {
     if s.len() > max {
         return Some(Rule::TooLong { len: s.len(), max });
     }
-    control_rule(s)
+    string_chars_rule(s)
 }
 
 /// `type`: dot-separated segments of `[A-Za-z0-9_-]+`, at most 64 of them.
@@ -195,7 +204,8 @@ fn type_rule(s: &str, max: usize) -> Option<Rule> {
 
 /// `source`: a light URI-reference check (not a full RFC 3986 parse): no
 /// whitespace, control characters or `<>"{}|\^` and backtick, and every `%`
-/// starts a `%XX` escape. Non-ASCII letters pass (IRIs are common in practice).
+/// starts a `%XX` escape. Non-ASCII letters pass (IRIs are common in
+/// practice), Unicode noncharacters do not (RFC 3987 excludes them too).
 fn uri_reference_rule(s: &str, max: usize) -> Option<Rule> {
     length_rule(s, max).or_else(|| uri_characters_rule(s))
 }
@@ -204,7 +214,7 @@ fn uri_characters_rule(s: &str) -> Option<Rule> {
     let bytes = s.as_bytes();
     for (index, c) in s.char_indices() {
         let forbidden = matches!(c, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`');
-        if forbidden || c.is_whitespace() || c.is_control() {
+        if forbidden || c.is_whitespace() || is_disallowed_char(c) {
             return Some(Rule::InvalidCharacter { index, found: c });
         }
         if c == '%' {
@@ -516,6 +526,60 @@ mod tests {
                 ch(0, '\u{85}'),
             ),
             (
+                "noncharacter U+FDD0 in subject",
+                b().subject("a\u{fdd0}"),
+                Attribute::Subject,
+                ch(1, '\u{fdd0}'),
+            ),
+            (
+                "noncharacter U+FDEF in subject",
+                b().subject("\u{fdef}"),
+                Attribute::Subject,
+                ch(0, '\u{fdef}'),
+            ),
+            (
+                "noncharacter U+FFFE in id",
+                b().id("ab\u{fffe}"),
+                Attribute::Id,
+                ch(2, '\u{fffe}'),
+            ),
+            (
+                "noncharacter U+FFFF in id",
+                b().id("\u{ffff}"),
+                Attribute::Id,
+                ch(0, '\u{ffff}'),
+            ),
+            (
+                "noncharacter U+1FFFE in subject",
+                b().subject("\u{1fffe}"),
+                Attribute::Subject,
+                ch(0, '\u{1fffe}'),
+            ),
+            (
+                "noncharacter U+10FFFF in extension value",
+                b().extension("e", "x\u{10ffff}"),
+                ext("e"),
+                ch(1, '\u{10ffff}'),
+            ),
+            (
+                "noncharacter U+EFFFF in source",
+                Signal::builder("t", "/a\u{effff}"),
+                Attribute::Source,
+                ch(2, '\u{effff}'),
+            ),
+            (
+                "DEL in extension value",
+                b().extension("e", "\u{7f}"),
+                ext("e"),
+                ch(0, '\u{7f}'),
+            ),
+            (
+                "last C1 control in subject",
+                b().subject("\u{9f}"),
+                Attribute::Subject,
+                ch(0, '\u{9f}'),
+            ),
+            (
                 "time after 9999",
                 b().time(far_future),
                 Attribute::Time,
@@ -725,6 +789,15 @@ mod tests {
             ("non-ascii source", Signal::builder("t", "/café")),
             ("id with spaces", b().id("A234 1234")),
             ("subject with unicode", b().subject("naïve ✓")),
+            (
+                "neighbours of the noncharacters",
+                b().subject("\u{a0}\u{fdcf}\u{fdf0}\u{fffd}\u{1fffd}\u{10000}\u{10fffd}"),
+            ),
+            (
+                "extension value with neighbours of the noncharacters",
+                b().extension("e", "\u{fdcf}\u{fdf0}\u{fffd}\u{2fffd}"),
+            ),
+            ("id with a private-use character", b().id("\u{e000}")),
             ("json content type", b().datacontenttype("application/json")),
             (
                 "parameters",

@@ -84,6 +84,39 @@ fn json_content_type_with_non_json_payload_falls_back_to_base64() {
 }
 
 #[test]
+fn absent_content_type_means_json_both_ways() {
+    // Decoding: `data` without `datacontenttype` is JSON (CloudEvents JSON
+    // format); encoding writes it back as `data`, not `data_base64`.
+    let input = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a":1}}"#;
+    let s = decode(input).unwrap();
+    assert_eq!(s.datacontenttype(), None);
+    assert_eq!(s.data().as_bytes(), br#"{"a":1}"#);
+    assert_eq!(s.to_json(), input);
+    round_trip(&s);
+    // Same rule as a JSON content type: a payload that is not exactly one JSON
+    // value goes out as base64 and comes back unchanged.
+    for payload in [&b" 1"[..], b"1 ", b"not json", b"\xff", b"{\"a\":"] {
+        let s = Signal::builder("t", "/s")
+            .id("1")
+            .data(Payload::copy_from_slice(payload))
+            .build()
+            .unwrap();
+        let json = s.to_json();
+        assert!(json.contains("\"data_base64\""), "{json}");
+        round_trip(&s);
+    }
+    let s = Signal::builder("t", "/s")
+        .id("1")
+        .data("[1,2]")
+        .build()
+        .unwrap();
+    assert_eq!(
+        s.to_json(),
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":[1,2]}"#
+    );
+}
+
+#[test]
 fn uuid_ids_are_written_hyphenated_lowercase() {
     let s = Signal::builder("t", "/s").build().unwrap();
     let u = s.id().as_uuid().unwrap();
@@ -149,8 +182,12 @@ fn hand_written_round_trips() {
             .datacontenttype("application/json")
             .data(deep)
             .build(),
-        // JSON text without a content type is binary data.
+        // JSON text without a content type is JSON data; other bytes are
+        // binary data.
         Signal::builder("t", "/s").data("{}").build(),
+        Signal::builder("t", "/s").data("\"s\"").build(),
+        Signal::builder("t", "/s").data(" {}").build(),
+        Signal::builder("t", "/s").data("plain text").build(),
         // Binary data.
         Signal::builder("t", "/s")
             .datacontenttype("application/octet-stream")
@@ -611,6 +648,22 @@ fn rejection_table() {
             })),
         ),
         (
+            "extension set and null",
+            obj(r#","e":1,"f":2,"e":null"#),
+            d,
+            Box::new(is(DecodeError::DuplicateAttribute {
+                name: Text::from("e"),
+            })),
+        ),
+        (
+            "extension null then set",
+            obj(r#","e":null,"e":"x""#),
+            d,
+            Box::new(is(DecodeError::DuplicateAttribute {
+                name: Text::from("e"),
+            })),
+        ),
+        (
             "extension object",
             obj(r#","e":{"a":1}"#),
             d,
@@ -719,6 +772,15 @@ fn rejection_table() {
             ),
         ),
         (
+            "time with an x between date and time",
+            obj(r#","time":"2018-04-05x17:31:00Z""#),
+            d,
+            Box::new(|e: &DecodeError| {
+                matches!(e, DecodeError::InvalidTime { value, message }
+                    if value == "2018-04-05x17:31:00Z" && message.contains("separated by 'T'"))
+            }),
+        ),
+        (
             "time without offset",
             obj(r#","time":"2018-04-05T17:31:00""#),
             d,
@@ -764,6 +826,15 @@ fn rejection_table() {
             Box::new(invalid(
                 ext("a"),
                 Rule::TooManyExtensions { count: 4, max: 2 },
+            )),
+        ),
+        (
+            "too many extensions, null ones not counted",
+            obj(r#","n1":null,"c":1,"n2":null,"b":2,"n3":null,"a":3,"n4":null"#),
+            small,
+            Box::new(invalid(
+                ext("a"),
+                Rule::TooManyExtensions { count: 3, max: 2 },
             )),
         ),
         (
@@ -922,6 +993,33 @@ fn null_members_count_as_absent() {
     ))
     .unwrap();
     assert_eq!(s, Signal::from_json(&obj("")).unwrap());
+}
+
+#[test]
+fn null_extensions_do_not_count_toward_max_extensions() {
+    let limits = Limits::default().with_max_extensions(2);
+    // Two set extensions (the limit) and more unset ones than the limit,
+    // before, between and after them.
+    let input = obj(r#","n1":null,"a":1,"n2":null,"n3":null,"b":"x","n4":null"#);
+    let s = Signal::from_json_with(&input, &limits).unwrap();
+    let names: Vec<&str> = s.extensions().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(
+        s,
+        Signal::from_json_with(&obj(r#","a":1,"b":"x""#), &limits).unwrap()
+    );
+    // Even past the bound on kept `null` names, they are not counted and the
+    // set extensions are still all read.
+    let many: String = (0..200).map(|i| format!(r#","u{i}":null"#)).collect();
+    let input = obj(&format!(r#"{many},"a":1,"b":2"#));
+    let s = Signal::from_json_with(&input, &limits).unwrap();
+    assert_eq!(s.extensions().count(), 2);
+    let input = obj(&format!(r#"{many},"a":1,"b":2,"c":3"#));
+    let err = Signal::from_json_with(&input, &limits).unwrap_err();
+    assert!(
+        invalid(ext("c"), Rule::TooManyExtensions { count: 3, max: 2 })(&err),
+        "{err:?}"
+    );
 }
 
 #[test]
