@@ -522,20 +522,26 @@ where
                 continue;
             };
             let mark = ins.outbound.len();
-            let outcome = match save_undo(core) {
-                Ok(()) => {
-                    let state = &mut core.state;
-                    let outcome = guarded(|| action.run(state, ins));
-                    if outcome.is_err()
-                        && let Some(undo) = &mut core.undo
-                    {
-                        std::mem::swap(&mut core.state, undo);
-                    }
-                    outcome
+            let Core { state, undo, .. } = &mut *core;
+            // One guard around both pieces of user code: the rollback copy
+            // (the state's `Clone`) and the action.
+            let mut saved = false;
+            let outcome = guarded(|| {
+                match undo.as_mut() {
+                    Some(copy) => copy.clone_from(state),
+                    None => *undo = Some(state.clone()),
                 }
-                // The action never ran: the state is untouched.
-                Err(error) => Err(error),
-            };
+                saved = true;
+                action.run(state, ins)
+            });
+            if outcome.is_err() {
+                match undo.as_mut() {
+                    Some(copy) if saved => std::mem::swap(state, copy),
+                    // The copy itself failed: the action never ran and the
+                    // state is untouched; a half-done copy is discarded.
+                    _ => *undo = None,
+                }
+            }
             match outcome {
                 Ok(reply) => {
                     if i == 0 {
@@ -741,25 +747,6 @@ where
     pub(crate) fn mailbox_len(&self) -> usize {
         self.queued.load(Ordering::SeqCst)
     }
-}
-
-/// Copies the state into the undo slot before an action runs. The copy runs
-/// the state type's `Clone` (user code): a panic there fails the action run
-/// before it starts, leaving the state untouched.
-fn save_undo<S: Clone, R>(core: &mut Core<S, R>) -> Result<(), ActionError> {
-    let Core { state, undo, .. } = core;
-    let saved = guarded(|| {
-        match undo.as_mut() {
-            Some(copy) => copy.clone_from(state),
-            None => *undo = Some(state.clone()),
-        }
-        Ok(())
-    });
-    if saved.is_err() {
-        // A half-done `clone_from` must never be rolled back to.
-        *undo = None;
-    }
-    saved
 }
 
 fn unreachable_signal() -> ! {
