@@ -177,6 +177,15 @@ fn zero_copy_fan_out_allocates_a_tiny_fraction_of_a_copying_one() {
                 "{name}: zero-copy fan-out allocated {} B, more than 1% of {copying_floor} B",
                 stats.bytes_allocated
             );
+            // Pooled, a warm fan-out allocates nothing at all (this caught the
+            // nested route lookup that took a fresh scratch buffer).
+            if strategy.pool != PoolKind::Allocate {
+                assert_eq!(
+                    (stats.allocations, stats.reallocations),
+                    (0, 0),
+                    "{name}: a warm pooled zero-copy fan-out allocated"
+                );
+            }
         } else {
             assert!(
                 stats.bytes_allocated >= copying_floor,
