@@ -195,7 +195,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let DeliveryFailure::Refused(mut refused) = failure else {
                         return Err(failure.to_string().into());
                     };
-                    while refused.is_full() && refused.agent() == orders.id() {
+                    loop {
+                        if !refused.is_full() || refused.agent() != orders.id() {
+                            return Err(refused.into());
+                        }
                         pushed_back += 1;
                         std::thread::yield_now();
                         match orders.send(refused.into_signal()) {

@@ -456,8 +456,7 @@ where
         for (index, (ins, first)) in done.iter_mut().zip(core.results.drain(..)).enumerate() {
             let is_call = ins.reply.is_some();
             let mut first_error = None;
-            while core.failures.last().is_some_and(|f| f.index == index) {
-                let Some(f) = core.failures.pop() else { break };
+            while let Some(f) = core.failures.pop_if(|f| f.index == index) {
                 self.rt.report_failure(&Failure {
                     agent: self.id,
                     route: f.route,
