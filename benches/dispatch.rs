@@ -36,7 +36,7 @@ fn state_query(c: &mut Criterion) {
     let reads = [
         ("mailbox", ops::STATE_READS[0].1),
         ("snapshot", ops::STATE_READS[1].1),
-        ("default", sigrun::imp::Strategy::from_features()),
+        ("default", agentry::imp::Strategy::from_features()),
     ];
     for (name, strategy) in reads {
         let q = ops::state_setup(strategy);

@@ -3,16 +3,16 @@
 //! `cargo bench --bench instruction` compares, side by side in one run,
 //! `PoolKind::Allocate` (`Box::new` + drop, the plain implementation),
 //! `PoolKind::ObjectPool` (the `object-pool` crate) and `PoolKind::FreeList`
-//! (sigrun's per-thread magazines), on one thread and with checkout on one
+//! (agentry's per-thread magazines), on one thread and with checkout on one
 //! thread and return on another (how the runtime uses them: senders check
 //! out, workers return). With `--features mimalloc` the allocator under
 //! `Allocate` is mimalloc.
 
 mod common;
 
+use agentry::imp::PoolKind;
+use agentry::imp::pool::{checkout, give_back};
 use criterion::{Criterion, criterion_group, criterion_main};
-use sigrun::imp::PoolKind;
-use sigrun::imp::pool::{checkout, give_back};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -5,8 +5,8 @@ mod common;
 #[path = "ops/mod.rs"]
 mod ops;
 
+use agentry::imp::Strategy;
 use criterion::{Criterion, criterion_group, criterion_main};
-use sigrun::imp::Strategy;
 use std::hint::black_box;
 
 fn route_lookup(c: &mut Criterion) {

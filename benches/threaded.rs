@@ -11,9 +11,9 @@ mod common;
 #[path = "ops/mod.rs"]
 mod ops;
 
+use agentry::imp::Strategy;
+use agentry::{Runtime, Signal};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sigrun::imp::Strategy;
-use sigrun::{Runtime, Signal};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,9 +27,9 @@ fn signals(n: usize) -> Vec<Signal> {
 
 /// Sends `batch` to `agent`, retrying on a full mailbox, then waits until the
 /// runtime has processed everything it accepted.
-fn sigrun_one_way(
+fn agentry_one_way(
     rt: &Runtime,
-    agent: &sigrun::AgentRef<u64, u64>,
+    agent: &agentry::AgentRef<u64, u64>,
     batch: Vec<Signal>,
 ) -> Duration {
     let target = rt.metrics().processed + batch.len() as u64;
@@ -53,7 +53,7 @@ fn sigrun_one_way(
     start.elapsed()
 }
 
-fn runtime(strategy: Strategy) -> (Runtime, sigrun::AgentRef<u64, u64>) {
+fn runtime(strategy: Strategy) -> (Runtime, agentry::AgentRef<u64, u64>) {
     let rt = Runtime::builder()
         .workers(2)
         .mailbox_capacity(4096)
@@ -73,8 +73,8 @@ fn one_way(c: &mut Criterion) {
     group.throughput(Throughput::Elements(MESSAGES as u64));
     group.sample_size(20);
     let (rt, agent) = runtime(Strategy::from_features());
-    group.bench_function("sigrun", |b| {
-        b.iter_custom(|iters| timed(iters, |batch| sigrun_one_way(&rt, &agent, batch)))
+    group.bench_function("agentry", |b| {
+        b.iter_custom(|iters| timed(iters, |batch| agentry_one_way(&rt, &agent, batch)))
     });
     drop(rt);
 
@@ -111,7 +111,7 @@ fn call_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("threaded/call_round_trip");
     let (rt, agent) = runtime(Strategy::from_features());
     let payload = ops::bytes_of(8);
-    group.bench_function("sigrun", |b| {
+    group.bench_function("agentry", |b| {
         b.iter_custom(|iters| {
             let calls: Vec<Signal> = (0..iters).map(|_| ops::tick(&payload)).collect();
             let start = Instant::now();
@@ -158,7 +158,7 @@ fn batching(c: &mut Criterion) {
     for (name, batching) in [("unbatched", false), ("batched", true)] {
         let (rt, agent) = runtime(Strategy { batching, ..base });
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| timed(iters, |batch| sigrun_one_way(&rt, &agent, batch)))
+            b.iter_custom(|iters| timed(iters, |batch| agentry_one_way(&rt, &agent, batch)))
         });
     }
     group.finish();

@@ -11,7 +11,7 @@
 #[path = "../benches/ops/mod.rs"]
 mod ops;
 
-use sigrun::imp::Strategy;
+use agentry::imp::Strategy;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
 use std::hint::black_box;

@@ -1,4 +1,4 @@
-//! A small order-processing system on sigrun.
+//! A small order-processing system on agentry.
 //!
 //! * `inventory` holds stock per SKU; the shop `call`s it to reserve units
 //!   (a reservation beyond stock is rejected and rolled back).
@@ -17,7 +17,7 @@
 //!
 //! Run: `cargo run --release --example demo`
 
-use sigrun::{ActionError, AgentSpec, DeliveryFailure, Instruction, Runtime, Signal};
+use agentry::{ActionError, AgentSpec, DeliveryFailure, Instruction, Runtime, Signal};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,9 +86,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()?;
     println!(
-        "sigrun demo: {} orders, 2 workers, features [{}]",
+        "agentry demo: {} orders, 2 workers, features [{}]",
         ORDERS,
-        sigrun::imp::enabled_features().join(", ")
+        agentry::imp::enabled_features().join(", ")
     );
 
     let inventory = rt.spawn(

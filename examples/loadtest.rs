@@ -21,11 +21,11 @@
 //! time counts in the latency. `--fail-rate` sends that fraction of signals to
 //! an action that fails, to exercise the error path.
 
+use agentry::{ActionError, AgentRef, AgentSpec, Instruction, Runtime, Signal};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use sigrun::{ActionError, AgentRef, AgentSpec, Instruction, Runtime, Signal};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ enum Scenario {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "sigrun load generator")]
+#[command(about = "agentry load generator")]
 struct Options {
     /// Which load to apply.
     #[arg(value_enum)]
@@ -380,7 +380,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let errors = counts.errors.load(Ordering::Relaxed) + m.failed_actions;
     let result = json!({
         "scenario": format!("{:?}", o.scenario).to_lowercase(),
-        "features": sigrun::imp::enabled_features(),
+        "features": agentry::imp::enabled_features(),
         "config": {
             "agents": o.agents, "payload_bytes": o.payload.max(8), "workers": o.workers, "senders": senders,
             "signals": o.signals, "rate_per_s": o.rate, "duration_s": o.duration, "mailbox": o.mailbox,
@@ -410,9 +410,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     println!(
-        "sigrun loadtest: {} scenario, features [{}]",
+        "agentry loadtest: {} scenario, features [{}]",
         result["scenario"].as_str().unwrap_or(""),
-        sigrun::imp::enabled_features().join(", ")
+        agentry::imp::enabled_features().join(", ")
     );
     println!(
         "  {} agents, {} B payloads, {} workers, {} senders, mailbox {}",

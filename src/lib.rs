@@ -1,4 +1,4 @@
-//! # sigrun
+//! # agentry
 //!
 //! An in-process runtime for signal-driven agents. An application defines
 //! agents (a state value plus actions), routes [CloudEvents]-style
@@ -11,7 +11,7 @@
 //! ## A tour
 //!
 //! ```
-//! use sigrun::{ActionError, AgentSpec, Instruction, Runtime, Signal};
+//! use agentry::{ActionError, AgentSpec, Instruction, Runtime, Signal};
 //! use std::time::Duration;
 //!
 //! // 1. The state of one agent, and what it replies to calls.

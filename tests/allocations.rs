@@ -4,9 +4,9 @@
 //! pollute a count. Run with `-- --nocapture` to see the counts; `.ci/run`
 //! does, for every feature set.
 
+use agentry::imp::{PoolKind, Strategy, enabled_features};
+use agentry::{AgentSpec, Instruction, Runtime, Signal};
 use bytes::Bytes;
-use sigrun::imp::{PoolKind, Strategy, enabled_features};
-use sigrun::{AgentSpec, Instruction, Runtime, Signal};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
 use std::sync::Mutex;
@@ -60,7 +60,7 @@ fn counter() -> AgentSpec<u64> {
 }
 
 /// Builds, sends and processes `n` signals whose payload shares `payload`.
-fn dispatch(rt: &Runtime, agent: &sigrun::AgentRef<u64>, payload: &Bytes, n: usize) {
+fn dispatch(rt: &Runtime, agent: &agentry::AgentRef<u64>, payload: &Bytes, n: usize) {
     for i in 0..n {
         let signal = Signal::builder("tick", "/alloc-test")
             .data(payload.clone())

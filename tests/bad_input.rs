@@ -4,9 +4,9 @@
 //! round trip. The interesting inputs found along the way are kept as a
 //! regression corpus under `tests/corpus/`.
 
+use agentry::router::Pattern;
+use agentry::{AgentSpec, DecodeError, Instruction, Limits, RouteSpec, Runtime, Signal};
 use proptest::prelude::*;
-use sigrun::router::Pattern;
-use sigrun::{AgentSpec, DecodeError, Instruction, Limits, RouteSpec, Runtime, Signal};
 use std::path::Path;
 
 fn corpus() -> std::path::PathBuf {
@@ -270,7 +270,7 @@ struct Attributes {
     ty: String,
     source: String,
     subject: Option<String>,
-    extension: Option<(String, sigrun::ExtensionValue)>,
+    extension: Option<(String, agentry::ExtensionValue)>,
     content_type: Option<String>,
     data: Vec<u8>,
 }
@@ -279,9 +279,9 @@ fn attributes() -> impl Strategy<Value = Attributes> {
     let extension = (
         prop_oneof![3 => "[a-z0-9]{1,20}".boxed(), 1 => nasty().boxed()],
         prop_oneof![
-            nasty().prop_map(sigrun::ExtensionValue::from),
-            any::<i32>().prop_map(sigrun::ExtensionValue::from),
-            any::<bool>().prop_map(sigrun::ExtensionValue::from),
+            nasty().prop_map(agentry::ExtensionValue::from),
+            any::<i32>().prop_map(agentry::ExtensionValue::from),
+            any::<bool>().prop_map(agentry::ExtensionValue::from),
         ],
     );
     (
@@ -304,7 +304,7 @@ fn attributes() -> impl Strategy<Value = Attributes> {
         )
 }
 
-fn build(a: Attributes) -> Result<Signal, sigrun::SignalError> {
+fn build(a: Attributes) -> Result<Signal, agentry::SignalError> {
     let mut b = Signal::builder(a.ty, a.source)
         .data(a.data)
         .limits(Limits::default().with_max_payload(32));

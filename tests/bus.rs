@@ -1,8 +1,8 @@
 //! Publish/subscribe: fan-out order, refusals reported with their copies.
 
 mod common;
+use agentry::{DeliveryFailure, PublishError, SendErrorKind, Signal};
 use common::*;
-use sigrun::{DeliveryFailure, PublishError, SendErrorKind, Signal};
 use std::sync::{Arc, Mutex};
 
 #[test]

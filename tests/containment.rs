@@ -6,9 +6,9 @@
 //! where batching or the snapshot could change what a user observes.
 
 mod common;
+use agentry::imp::{PoolKind, Strategy};
+use agentry::{AgentRef, AgentSpec, CallError, DeadLetterReason, Instruction, QueryError, Runtime};
 use common::*;
-use sigrun::imp::{PoolKind, Strategy};
-use sigrun::{AgentRef, AgentSpec, CallError, DeadLetterReason, Instruction, QueryError, Runtime};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Deterministic mode: no worker threads, the caller drives the runtime.
 
 mod common;
+use agentry::{CallError, RunError, Runtime, SendErrorKind};
 use common::*;
-use sigrun::{CallError, RunError, Runtime, SendErrorKind};
 use std::time::Duration;
 
 #[test]
@@ -67,11 +67,11 @@ fn emitted_signals_chain_through_the_bus_in_one_drive() {
     for (name, strategy) in strategies() {
         let rt = deterministic(strategy).build().unwrap();
         let relay = rt
-            .spawn(&sigrun::AgentSpec::<u32>::new(0).on(
+            .spawn(&agentry::AgentSpec::<u32>::new(0).on(
                 "ping",
-                |n: &mut u32, ins: &mut sigrun::Instruction| {
+                |n: &mut u32, ins: &mut agentry::Instruction| {
                     *n += 1;
-                    ins.emit(sigrun::Signal::new("pong", "/relay", ins.data().clone()).unwrap());
+                    ins.emit(agentry::Signal::new("pong", "/relay", ins.data().clone()).unwrap());
                     Ok(())
                 },
             ))
@@ -98,12 +98,12 @@ fn a_call_into_the_running_agent_is_refused_not_deadlocked() {
     use std::sync::{Arc, OnceLock};
     for (name, strategy) in strategies() {
         let rt = deterministic(strategy).build().unwrap();
-        let me: Arc<OnceLock<sigrun::AgentRef<u32, u32>>> = Arc::default();
+        let me: Arc<OnceLock<agentry::AgentRef<u32, u32>>> = Arc::default();
         let me_in = me.clone();
-        let spec = sigrun::AgentSpec::<u32, u32>::new(0)
+        let spec = agentry::AgentSpec::<u32, u32>::new(0)
             .on(
                 "self.call",
-                move |_: &mut u32, _: &mut sigrun::Instruction| {
+                move |_: &mut u32, _: &mut agentry::Instruction| {
                     let err = me_in
                         .get()
                         .unwrap()
@@ -111,11 +111,14 @@ fn a_call_into_the_running_agent_is_refused_not_deadlocked() {
                         .unwrap_err();
                     assert!(matches!(err, CallError::Reentrant { .. }), "{err}");
                     let err = me_in.get().unwrap().state().unwrap_err();
-                    assert!(matches!(err, sigrun::QueryError::Reentrant { .. }), "{err}");
+                    assert!(
+                        matches!(err, agentry::QueryError::Reentrant { .. }),
+                        "{err}"
+                    );
                     Ok(1)
                 },
             )
-            .on("other", |_: &mut u32, _: &mut sigrun::Instruction| Ok(2));
+            .on("other", |_: &mut u32, _: &mut agentry::Instruction| Ok(2));
         let a = rt.spawn(&spec).unwrap();
         me.set(a.clone()).unwrap();
         assert_eq!(

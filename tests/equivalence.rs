@@ -18,14 +18,14 @@
 
 mod common;
 
-use common::quiet_panics;
-use proptest::prelude::*;
-use sigrun::imp::{PoolKind, Strategy as Impl};
-use sigrun::router::Pattern;
-use sigrun::{
+use agentry::imp::{PoolKind, Strategy as Impl};
+use agentry::router::Pattern;
+use agentry::{
     ActionError, AgentRef, AgentSpec, CallError, DeliveryFailure, Instruction, PublishError,
     RouteError, RouteId, RouteSpec, Runtime, SendError, SendErrorKind, Signal, SubscriptionId,
 };
+use common::quiet_panics;
+use proptest::prelude::*;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -683,7 +683,7 @@ impl Real {
         }
     }
 
-    fn index_of(&self, id: sigrun::AgentId) -> usize {
+    fn index_of(&self, id: agentry::AgentId) -> usize {
         self.agents
             .iter()
             .position(|(_, a)| a.id() == id)

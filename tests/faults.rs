@@ -3,8 +3,8 @@
 //! amount of it), so CI stays well within its limit in debug builds.
 
 mod common;
+use agentry::{AgentSpec, CallError, Instruction, RouteSpec, SendErrorKind, Signal};
 use common::*;
-use sigrun::{AgentSpec, CallError, Instruction, RouteSpec, SendErrorKind, Signal};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};

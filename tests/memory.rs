@@ -7,8 +7,8 @@
 //! `-- --nocapture` to see the figures.
 
 mod common;
+use agentry::{AgentSpec, Instruction, Runtime, Signal};
 use common::{counter_spec, quiet_panics, sig, strategies};
-use sigrun::{AgentSpec, Instruction, Runtime, Signal};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
 use std::sync::Mutex;

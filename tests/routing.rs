@@ -4,8 +4,8 @@
 #![allow(clippy::type_complexity)] // test tables read best with their types inline
 
 mod common;
+use agentry::{AgentSpec, Instruction, RouteError, RouteSpec, SendErrorKind, SpawnError};
 use common::*;
-use sigrun::{AgentSpec, Instruction, RouteError, RouteSpec, SendErrorKind, SpawnError};
 
 /// An agent whose actions append their own name, so the state is the order
 /// in which the routes fired.
@@ -68,8 +68,8 @@ fn ordering_table() {
     }
 }
 
-fn sig_of(ty: &str) -> sigrun::Signal {
-    sigrun::Signal::new(ty.to_owned(), "/test", "").unwrap()
+fn sig_of(ty: &str) -> agentry::Signal {
+    agentry::Signal::new(ty.to_owned(), "/test", "").unwrap()
 }
 
 #[test]

@@ -2,10 +2,10 @@
 
 #![allow(clippy::type_complexity)] // test tables read best with their types inline
 
-use sigrun::signal::{Attribute, Rule};
-use sigrun::{DecodeError, Limits, Signal, SignalId};
+use agentry::signal::{Attribute, Rule};
+use agentry::{DecodeError, Limits, Signal, SignalId};
 
-fn rejects(builder: sigrun::SignalBuilder, attribute: Attribute, rule: fn(&Rule) -> bool) {
+fn rejects(builder: agentry::SignalBuilder, attribute: Attribute, rule: fn(&Rule) -> bool) {
     let err = builder.build().unwrap_err();
     assert_eq!(err.attribute(), &attribute, "{err}");
     assert!(rule(err.rule()), "unexpected rule for {attribute:?}: {err}");

@@ -1,8 +1,8 @@
 //! The threaded runtime: ordering, accounting, scale, failures, backpressure.
 
 mod common;
+use agentry::{ActionErrorKind, AgentSpec, CallError, Instruction, SendErrorKind, Signal};
 use common::*;
-use sigrun::{ActionErrorKind, AgentSpec, CallError, Instruction, SendErrorKind, Signal};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -12,9 +12,9 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// Sends, retrying while the mailbox is full (the error hands the signal back).
 fn send_retrying<S, R>(
-    agent: &sigrun::AgentRef<S, R>,
+    agent: &agentry::AgentRef<S, R>,
     mut signal: Signal,
-) -> Result<(), sigrun::SendError>
+) -> Result<(), agentry::SendError>
 where
     S: Clone + Send + Sync + 'static,
     R: Send + 'static,
@@ -382,7 +382,7 @@ fn signals_emitted_by_a_failing_action_are_not_sent() {
         let spec = AgentSpec::<u32>::new(0).on("go", |_: &mut u32, ins: &mut Instruction| {
             ins.emit(Signal::new("side.effect", "/t", ins.data().clone()).unwrap());
             if ins.data().as_bytes() == b"fail" {
-                return Err(sigrun::ActionError::rejected("deliberate"));
+                return Err(agentry::ActionError::rejected("deliberate"));
             }
             Ok(())
         });

@@ -1,7 +1,7 @@
 //! Shared by the criterion benchmarks.
 #![allow(dead_code)]
 
-use sigrun::{AgentSpec, Instruction, Signal};
+use agentry::{AgentSpec, Instruction, Signal};
 
 /// The global allocator of every benchmark binary when `mimalloc` is on.
 #[cfg(feature = "mimalloc")]
@@ -26,5 +26,5 @@ pub fn tick(payload: &bytes::Bytes) -> Signal {
 
 /// The features this benchmark binary was built with, for the report header.
 pub fn features() -> String {
-    format!("[{}]", sigrun::imp::enabled_features().join(", "))
+    format!("[{}]", agentry::imp::enabled_features().join(", "))
 }

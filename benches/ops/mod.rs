@@ -8,11 +8,11 @@
 //! `*_run` that performs the measured work once.
 #![allow(dead_code)]
 
+use agentry::bench_support::RouteResolver;
+use agentry::imp::pool::{checkout, give_back};
+use agentry::imp::{PoolKind, Strategy};
+use agentry::{AgentRef, AgentSpec, Instruction, Payload, Runtime, Signal};
 use bytes::Bytes;
-use sigrun::bench_support::RouteResolver;
-use sigrun::imp::pool::{checkout, give_back};
-use sigrun::imp::{PoolKind, Strategy};
-use sigrun::{AgentRef, AgentSpec, Instruction, Payload, Runtime, Signal};
 use std::sync::Arc;
 
 /// Payload sizes of the signal benchmarks.

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sigrun::Signal;
+use agentry::Signal;
 
 fuzz_target!(|parts: (String, String, String, String, String, Vec<u8>)| {
     let (ty, source, subject, name, value, data) = parts;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sigrun::{Limits, Signal};
+use agentry::{Limits, Signal};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default().with_max_payload(4096);

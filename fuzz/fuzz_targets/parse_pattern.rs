@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sigrun::router::Pattern;
+use agentry::router::Pattern;
 
 fuzz_target!(|input: (String, String)| {
     let (pattern, ty) = input;

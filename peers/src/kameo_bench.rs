@@ -1,5 +1,5 @@
 //! kameo: one actor spawned with a bounded(4096) mailbox (kameo's default
-//! is 64; 4096 matches sigrun's and tokio's capacity here) on a multi-thread
+//! is 64; 4096 matches agentry's and tokio's capacity here) on a multi-thread
 //! tokio runtime with 2 workers; the producer/client runs in `block_on` on
 //! the main thread, which is not a runtime worker.
 //!

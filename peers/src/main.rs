@@ -1,4 +1,4 @@
-//! peers: sigrun side by side with other Rust message-passing libraries on
+//! peers: agentry side by side with other Rust message-passing libraries on
 //! two workloads (one-way throughput, sequential round trip). See README.md.
 
 // Every contender runs under the same allocator.
@@ -6,12 +6,12 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actix_bench;
+mod agentry_bench;
 mod contender;
 mod crossbeam_bench;
 mod kameo_bench;
 mod ractor_bench;
 mod report;
-mod sigrun_bench;
 mod tokio_bench;
 
 use contender::{BoxError, Contender, MEASURED_REPS, ONE_WAY_MESSAGES, ROUND_TRIPS, WARMUP_REPS};
@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: peers [--json]\n\
     \n\
-    Runs the one-way throughput and round-trip workloads through sigrun and\n\
+    Runs the one-way throughput and round-trip workloads through agentry and\n\
     its peers and prints a markdown table (or JSON with --json).";
 
 fn main() -> ExitCode {
@@ -52,7 +52,7 @@ fn run(argv: &[String], json: bool) -> Result<(), BoxError> {
     // One contender at a time: each is started, measured, and shut down
     // (every thread it started joined) before the next one starts.
     let results = vec![
-        measure("sigrun (full)", sigrun_bench::SigrunBench::start)?,
+        measure("agentry (full)", agentry_bench::AgentryBench::start)?,
         measure("crossbeam", crossbeam_bench::CrossbeamBench::start)?,
         measure("tokio mpsc + oneshot", tokio_bench::TokioBench::start)?,
         measure("actix", actix_bench::ActixBench::start)?,

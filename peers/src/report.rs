@@ -67,7 +67,7 @@ impl Machine {
     }
 }
 
-/// The contender's figure divided by sigrun's (the first row).
+/// The contender's figure divided by agentry's (the first row).
 fn ratio(value: f64, baseline: f64) -> f64 {
     value / baseline
 }
@@ -91,7 +91,7 @@ fn grouped(x: f64) -> String {
 
 pub fn table(machine: &Machine, command: &str, results: &[ContenderResult]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# peers: sigrun and other message-passing libraries");
+    let _ = writeln!(out, "# peers: agentry and other message-passing libraries");
     let _ = writeln!(out);
     let _ = writeln!(out, "machine: {} ({} cores)", machine.cpu, machine.cores);
     let _ = writeln!(out, "command: {command}");
@@ -107,7 +107,7 @@ pub fn table(machine: &Machine, command: &str, results: &[ContenderResult]) -> S
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| contender | one-way msg/s (median) | vs sigrun (higher = faster) | round trip ns (median) | vs sigrun (lower = faster) |"
+        "| contender | one-way msg/s (median) | vs agentry (higher = faster) | round trip ns (median) | vs agentry (lower = faster) |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
     let Some(base) = results.first() else {
@@ -134,7 +134,7 @@ pub fn table(machine: &Machine, command: &str, results: &[ContenderResult]) -> S
     let _ = writeln!(
         out,
         "Cells: median of the {MEASURED_REPS} measured repetitions [min..max]. \
-         \"vs sigrun\" = contender / sigrun (the first row)."
+         \"vs agentry\" = contender / agentry (the first row)."
     );
     out
 }
@@ -211,13 +211,13 @@ pub fn json(machine: &Machine, command: &str, results: &[ContenderResult]) -> St
             "      \"one_way_msgs_per_sec\": {},",
             json_summary(&r.one_way_msgs_per_sec)
         );
-        let _ = writeln!(out, "      \"one_way_vs_sigrun\": {},", json_num(ow_vs));
+        let _ = writeln!(out, "      \"one_way_vs_agentry\": {},", json_num(ow_vs));
         let _ = writeln!(
             out,
             "      \"round_trip_ns\": {},",
             json_summary(&r.round_trip_ns)
         );
-        let _ = writeln!(out, "      \"round_trip_vs_sigrun\": {}", json_num(rt_vs));
+        let _ = writeln!(out, "      \"round_trip_vs_agentry\": {}", json_num(rt_vs));
         let comma = if i + 1 < results.len() { "," } else { "" };
         let _ = writeln!(out, "    }}{comma}");
     }
@@ -226,7 +226,7 @@ pub fn json(machine: &Machine, command: &str, results: &[ContenderResult]) -> St
         out,
         "  \"notes\": {}",
         json_str(
-            "vs_sigrun = contender median / sigrun median; one-way: higher is faster, round trip: lower is faster"
+            "vs_agentry = contender median / agentry median; one-way: higher is faster, round trip: lower is faster"
         )
     );
     let _ = write!(out, "}}");

@@ -64,7 +64,7 @@ impl fmt::Debug for AgentId {
 /// `Runtime::spawn` it reaches the caller, as a panic in `Vec::clone` would.
 ///
 /// ```
-/// use sigrun::{ActionError, AgentSpec, Instruction, RouteSpec, Runtime, Signal};
+/// use agentry::{ActionError, AgentSpec, Instruction, RouteSpec, Runtime, Signal};
 ///
 /// #[derive(Clone, Default)]
 /// struct Stock { units: u32 }

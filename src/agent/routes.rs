@@ -18,7 +18,7 @@ pub type Predicate = Arc<dyn Fn(&Signal) -> bool + Send + Sync>;
 /// agent: pattern, the action it runs, priority and an optional predicate.
 ///
 /// ```
-/// use sigrun::RouteSpec;
+/// use agentry::RouteSpec;
 /// let r = RouteSpec::new("order.*.created", "record")
 ///     .priority(10)
 ///     .when(|s| s.data().len() < 1024);

@@ -208,7 +208,7 @@ impl Error for PublishError {}
 /// A handle to a runtime's bus. Cheap to clone.
 ///
 /// ```
-/// use sigrun::{AgentSpec, Instruction, Runtime, Signal};
+/// use agentry::{AgentSpec, Instruction, Runtime, Signal};
 /// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
 ///
 /// let rt = Runtime::builder().deterministic().build()?;

@@ -24,7 +24,7 @@ const KEEP_CAPACITY: usize = 32;
 /// One routed signal being executed by an agent's actions.
 ///
 /// ```
-/// use sigrun::{ActionError, AgentSpec, Instruction, Runtime, Signal};
+/// use agentry::{ActionError, AgentSpec, Instruction, Runtime, Signal};
 ///
 /// // An action reads its input from the instruction and may emit signals,
 /// // which are published on the bus once the action has committed.
@@ -189,7 +189,7 @@ impl Instruction {
 fn empty_signal() -> &'static Signal {
     static EMPTY: std::sync::OnceLock<Signal> = std::sync::OnceLock::new();
     EMPTY.get_or_init(|| {
-        Signal::builder("sigrun.empty", "sigrun:")
+        Signal::builder("agentry.empty", "agentry:")
             .id("empty")
             .build()
             .unwrap_or_else(|_| unreachable!("a constant, valid signal"))

@@ -89,14 +89,14 @@ impl Error for RunError {}
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = sigrun::Runtime::builder()
+/// let rt = agentry::Runtime::builder()
 ///     .workers(2)
 ///     .mailbox_capacity(4096)
 ///     .batch_size(64)
 ///     .default_timeout(Duration::from_secs(2))
 ///     .build()?;
 /// # rt.shutdown();
-/// # Ok::<(), sigrun::BuildError>(())
+/// # Ok::<(), agentry::BuildError>(())
 /// ```
 #[derive(Clone)]
 pub struct RuntimeBuilder {
@@ -233,7 +233,7 @@ impl RuntimeBuilder {
             for i in 0..self.workers {
                 let shared = shared.clone();
                 let handle = std::thread::Builder::new()
-                    .name(format!("sigrun-worker-{i}"))
+                    .name(format!("agentry-worker-{i}"))
                     .spawn(move || worker_loop(&shared))
                     .map_err(BuildError::SpawnThread)?;
                 runtime.workers.push(handle);
@@ -255,7 +255,7 @@ fn worker_loop(shared: &Shared) {
 /// shuts it down (use [`shutdown`](Runtime::shutdown) to get the report).
 ///
 /// ```
-/// use sigrun::{AgentSpec, Instruction, Runtime, Signal};
+/// use agentry::{AgentSpec, Instruction, Runtime, Signal};
 ///
 /// let rt = Runtime::builder().workers(2).build()?;
 /// let counter = rt.spawn(&AgentSpec::<u64, u64>::new(0).on("tick", |n: &mut u64, _: &mut Instruction| {

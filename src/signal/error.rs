@@ -184,8 +184,8 @@ impl fmt::Display for Rule {
 /// [`DecodeError::Invalid`]) by decoding.
 ///
 /// ```
-/// use sigrun::Signal;
-/// use sigrun::signal::{Attribute, Rule};
+/// use agentry::Signal;
+/// use agentry::signal::{Attribute, Rule};
 /// let err = Signal::builder("order..created", "/shop").build().unwrap_err();
 /// assert_eq!(err.attribute(), &Attribute::Type);
 /// assert_eq!(err.rule(), &Rule::EmptySegment { index: 1 });

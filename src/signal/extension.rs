@@ -10,7 +10,7 @@ use std::fmt;
 /// `priority`, ...) next to the standard attributes without touching the data.
 ///
 /// ```
-/// use sigrun::ExtensionValue;
+/// use agentry::ExtensionValue;
 /// assert_eq!(ExtensionValue::from(3), ExtensionValue::Integer(3));
 /// assert_eq!(ExtensionValue::from("eu-west").as_str(), Some("eu-west"));
 /// assert_eq!(ExtensionValue::from(true).to_string(), "true");

@@ -20,7 +20,7 @@ const UUID_LEN: usize = 36;
 /// stored as the `Uuid` variant), which is what makes JSON round trips exact.
 ///
 /// ```
-/// use sigrun::SignalId;
+/// use agentry::SignalId;
 /// let id = SignalId::from("0190163d-8694-739b-aea5-966c26f8ad91");
 /// assert!(id.as_uuid().is_some()); // canonical UUID text becomes the Uuid form
 /// assert_eq!(id.to_string(), "0190163d-8694-739b-aea5-966c26f8ad91");

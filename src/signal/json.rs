@@ -86,10 +86,10 @@ impl Signal {
     /// let input = br#"{"specversion":"1.0","id":"A234-1234-1234","source":"/mycontext",
     ///     "type":"com.example.someevent","time":"2018-04-05T17:31:00Z",
     ///     "datacontenttype":"application/json","data":{"appinfoA":"abc"}}"#;
-    /// let s = sigrun::Signal::from_json(input)?;
+    /// let s = agentry::Signal::from_json(input)?;
     /// assert_eq!(s.ty(), "com.example.someevent");
     /// assert_eq!(s.data().as_bytes(), br#"{"appinfoA":"abc"}"#);
-    /// # Ok::<(), sigrun::DecodeError>(())
+    /// # Ok::<(), agentry::DecodeError>(())
     /// ```
     pub fn from_json(input: &[u8]) -> Result<Signal, DecodeError> {
         Signal::from_json_with(input, &Limits::default())

@@ -5,7 +5,7 @@
 /// memory in a mailbox or a decoder.
 ///
 /// ```
-/// use sigrun::Limits;
+/// use agentry::Limits;
 /// let limits = Limits::default().with_max_payload(1024).with_max_extensions(8);
 /// assert_eq!(limits.max_payload(), 1024);
 /// assert_eq!(limits.max_attribute_len(), 4096);

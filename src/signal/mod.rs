@@ -7,7 +7,7 @@
 //! clone (strings are shared [`Text`], extensions sit behind one `Arc`).
 //!
 //! ```
-//! use sigrun::{Signal, ExtensionValue};
+//! use agentry::{Signal, ExtensionValue};
 //! let signal = Signal::builder("order.created", "/shop/checkout")
 //!     .subject("order-42")
 //!     .extension("tenant", "acme")
@@ -38,8 +38,8 @@
 //!   [`Rule::InvalidName`].
 //!
 //! ```
-//! use sigrun::Signal;
-//! use sigrun::signal::{Attribute, Rule};
+//! use agentry::Signal;
+//! use agentry::signal::{Attribute, Rule};
 //! let free_form = br#"{"specversion":"1.0","id":"1","source":"/s","type":"order created"}"#;
 //! let err = Signal::from_json(free_form).unwrap_err();
 //! assert!(err.to_string().contains("segments"), "{err}");
@@ -137,9 +137,9 @@ impl Signal {
     /// content type), for the common case; validated with default [`Limits`].
     ///
     /// ```
-    /// let s = sigrun::Signal::new("order.created", "/shop", "hello")?;
+    /// let s = agentry::Signal::new("order.created", "/shop", "hello")?;
     /// assert_eq!(s.data().as_bytes(), b"hello");
-    /// # Ok::<(), sigrun::SignalError>(())
+    /// # Ok::<(), agentry::SignalError>(())
     /// ```
     pub fn new(
         ty: impl Into<Text>,
@@ -235,11 +235,11 @@ impl Signal {
     /// different event, so it needs a different id).
     ///
     /// ```
-    /// let a = sigrun::Signal::new("order.created", "/shop", "x")?;
+    /// let a = agentry::Signal::new("order.created", "/shop", "x")?;
     /// let b = a.to_builder().subject("retry").build()?;
     /// assert_ne!(a.id(), b.id());
     /// assert_eq!((b.ty(), b.data()), (a.ty(), a.data()));
-    /// # Ok::<(), sigrun::SignalError>(())
+    /// # Ok::<(), agentry::SignalError>(())
     /// ```
     pub fn to_builder(&self) -> SignalBuilder {
         SignalBuilder {

@@ -13,7 +13,7 @@ use std::ops::{Bound, Deref, Range, RangeBounds};
 /// result are the same either way; only cost differs.
 ///
 /// ```
-/// use sigrun::Payload;
+/// use agentry::Payload;
 /// let p = Payload::from(b"hello world".to_vec());
 /// assert_eq!(p.len(), 11);
 /// assert_eq!(p.slice(6..).unwrap(), Payload::from_static(b"world"));

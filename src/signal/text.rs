@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// An immutable, cheaply cloned string: a `&'static str` or a shared `Arc<str>`.
 ///
 /// ```
-/// use sigrun::Text;
+/// use agentry::Text;
 /// let literal = Text::from("order.created"); // no allocation
 /// let owned = Text::from(format!("order.{}", "created")); // one allocation, shared by clones
 /// assert_eq!(literal, owned);

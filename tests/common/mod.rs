@@ -1,8 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use sigrun::imp::Strategy;
-use sigrun::{ActionError, AgentSpec, Instruction, Payload, Runtime, RuntimeBuilder, Signal};
+use agentry::imp::Strategy;
+use agentry::{ActionError, AgentSpec, Instruction, Payload, Runtime, RuntimeBuilder, Signal};
 use std::sync::Once;
 
 /// A signal of type `ty` with `data`.

@@ -1,4 +1,4 @@
-//! sigrun's project commands.
+//! agentry's project commands.
 //!
 //! * `cargo xtask compare`: builds and runs the iai-callgrind suite and the
 //!   allocation report for no features, each optimization alone, and `full`;

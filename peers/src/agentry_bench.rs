@@ -1,30 +1,30 @@
-//! sigrun with every runtime optimization on (`features = ["full"]`): one
+//! agentry with every runtime optimization on (`features = ["full"]`): one
 //! agent on a 2-worker runtime.
 //!
 //! * one-way: `AgentRef::send` of prebuilt `Signal`s (8-byte payload),
 //!   retried on a full mailbox; completion is detected by polling
 //!   `Runtime::metrics().processed` until it has grown by `n`.
-//! * round trip: `AgentRef::call`. Note: when the agent is idle, sigrun runs
+//! * round trip: `AgentRef::call`. Note: when the agent is idle, agentry runs
 //!   the called instruction on the caller's thread (documented behaviour),
 //!   so in this sequential workload a round trip usually does not cross
 //!   threads at all, while every other contender's does.
 
 use crate::contender::{BoxError, Contender, check, wait_until};
+use agentry::{AgentRef, AgentSpec, Instruction, Runtime, Signal};
 use bytes::Bytes;
-use sigrun::{AgentRef, AgentSpec, Instruction, Runtime, Signal};
 use std::time::{Duration, Instant};
 
 const PAYLOAD: &[u8; 8] = b"12345678";
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub struct SigrunBench {
+pub struct AgentryBench {
     rt: Runtime,
     agent: AgentRef<u64, u64>,
     /// Instructions the agent has run so far (its state should equal it).
     expected: u64,
 }
 
-impl SigrunBench {
+impl AgentryBench {
     pub fn start() -> Result<Self, BoxError> {
         let rt = Runtime::builder()
             .workers(2)
@@ -35,7 +35,7 @@ impl SigrunBench {
             Ok(*n)
         });
         let agent = rt.spawn(&spec)?;
-        Ok(SigrunBench {
+        Ok(AgentryBench {
             rt,
             agent,
             expected: 0,
@@ -43,7 +43,7 @@ impl SigrunBench {
     }
 }
 
-/// `n` distinct signals, built before the clock starts (what a sigrun user
+/// `n` distinct signals, built before the clock starts (what a agentry user
 /// sends: a validated CloudEvents envelope with its own id).
 fn signals(n: u64) -> Result<Vec<Signal>, BoxError> {
     let payload = Bytes::from_static(PAYLOAD);
@@ -57,7 +57,7 @@ fn signals(n: u64) -> Result<Vec<Signal>, BoxError> {
         .collect()
 }
 
-impl Contender for SigrunBench {
+impl Contender for AgentryBench {
     fn one_way(&mut self, n: u64) -> Result<Duration, BoxError> {
         let batch = signals(n)?;
         let target = self.rt.metrics().processed + n;
@@ -78,7 +78,7 @@ impl Contender for SigrunBench {
         wait_until(|| self.rt.metrics().processed >= target)?;
         let elapsed = start.elapsed();
         self.expected += n;
-        check("sigrun one-way", *self.agent.state()?, self.expected)?;
+        check("agentry one-way", *self.agent.state()?, self.expected)?;
         Ok(elapsed)
     }
 
@@ -88,7 +88,7 @@ impl Contender for SigrunBench {
         for signal in batch {
             let count = self.agent.call(signal, CALL_TIMEOUT)?;
             self.expected += 1;
-            check("sigrun round trip", count, self.expected)?;
+            check("agentry round trip", count, self.expected)?;
         }
         Ok(start.elapsed())
     }
@@ -101,7 +101,7 @@ impl Contender for SigrunBench {
             Ok(())
         } else {
             Err(format!(
-                "sigrun: {} dead letters at shutdown",
+                "agentry: {} dead letters at shutdown",
                 report.dead_letters.len()
             )
             .into())

@@ -16,10 +16,10 @@
 #[path = "../benches/ops/mod.rs"]
 mod ops;
 
+use agentry::imp::{PoolKind, Strategy};
+use agentry::{Payload, Signal};
 use bytes::Bytes;
 use iai_callgrind::{LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main};
-use sigrun::imp::{PoolKind, Strategy};
-use sigrun::{Payload, Signal};
 use std::hint::black_box;
 
 #[cfg(feature = "mimalloc")]
