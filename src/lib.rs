@@ -90,6 +90,7 @@
 pub mod action;
 pub mod agent;
 pub mod bus;
+mod exec;
 #[doc(hidden)]
 pub mod imp;
 pub mod instruction;

@@ -513,8 +513,15 @@ impl Model {
                 match self.accept(a, driver_signal(*t, d), true) {
                     Err(e) => format!("call refused {e}"),
                     Ok(()) => {
+                        // A deterministic call runs the target's mailbox in
+                        // order up to its own signal and returns.
                         self.call_result = None;
-                        self.run();
+                        while self.call_result.is_none() {
+                            let Some(msg) = self.agents[a].mailbox.pop_front() else {
+                                break;
+                            };
+                            self.process(a, msg);
+                        }
                         self.call_result
                             .take()
                             .unwrap_or_else(|| "not processed".into())

@@ -8,10 +8,15 @@
 //! `state`, `query`, `stop`, and run-time route changes. An [`AgentAddr`] is
 //! the untyped one, for sending from actions and the bus.
 
+mod admission;
 pub(crate) mod cell;
+mod close;
 pub mod error;
+mod on_thread;
+mod read_lane;
 pub(crate) mod reply;
 pub(crate) mod routes;
+mod turn;
 
 use crate::action::{Action, ActionSet, Query};
 use crate::router::{Pattern, Priority, RouteError, RouteId, Router};

@@ -6,13 +6,13 @@
 //! benchmarks independent of scheduling.
 
 pub mod report;
-pub(crate) mod scheduler;
 pub(crate) mod shared;
 
 use crate::agent::cell::AgentCell;
 use crate::agent::error::SpawnError;
 use crate::agent::{AgentId, AgentRef, AgentSpec};
 use crate::bus::Bus;
+use crate::exec::run_queue::{RunQueue, WorkerQueue};
 use crate::imp::Strategy;
 use report::{DeadLetterReason, Metrics, ShutdownReport, Undelivered};
 pub use shared::FailureHook;
@@ -211,30 +211,35 @@ impl RuntimeBuilder {
         if self.batch_size == 0 {
             return Err(BuildError::ZeroBatchSize);
         }
-        let shared = Arc::new(Shared::new(SharedConfig {
-            strategy: self.strategy,
-            batch: if self.strategy.batching {
-                self.batch_size
-            } else {
-                1
+        let threads = if self.deterministic { 0 } else { self.workers };
+        let (run_queue, worker_queues) = RunQueue::new(threads);
+        let shared = Arc::new(Shared::new(
+            SharedConfig {
+                strategy: self.strategy,
+                batch: if self.strategy.batching {
+                    self.batch_size
+                } else {
+                    1
+                },
+                deterministic: self.deterministic,
+                mailbox_capacity: self.mailbox_capacity,
+                default_timeout: self.default_timeout,
+                undelivered_limit: self.undelivered_limit,
+                on_failure: self.on_failure,
             },
-            deterministic: self.deterministic,
-            mailbox_capacity: self.mailbox_capacity,
-            default_timeout: self.default_timeout,
-            undelivered_limit: self.undelivered_limit,
-            on_failure: self.on_failure,
-        }));
+            run_queue,
+        ));
         let mut runtime = Runtime {
             shared: shared.clone(),
             workers: Vec::new(),
             shut_down: false,
         };
-        if !self.deterministic {
-            for i in 0..self.workers {
+        for (i, mine) in worker_queues.into_iter().enumerate() {
+            {
                 let shared = shared.clone();
                 let handle = std::thread::Builder::new()
                     .name(format!("agentry-worker-{i}"))
-                    .spawn(move || worker_loop(&shared))
+                    .spawn(move || worker_loop(&shared, mine))
                     .map_err(BuildError::SpawnThread)?;
                 runtime.workers.push(handle);
             }
@@ -243,12 +248,12 @@ impl RuntimeBuilder {
     }
 }
 
-fn worker_loop(shared: &Shared) {
-    while let Some(task) = shared.scheduler.next_for_worker() {
+fn worker_loop(shared: &Shared, mine: WorkerQueue) {
+    shared.run_queue.work(mine, |entry| {
         // Every piece of user code an agent runs is already guarded; this is
         // the last line, so that a bug can never take a worker thread down.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(true)));
-    }
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry.run_entry()));
+    });
 }
 
 /// An in-process runtime for agents. Owns its worker threads; dropping it
@@ -401,7 +406,7 @@ impl Runtime {
     fn shutdown_inner(&mut self) -> ShutdownReport {
         self.shut_down = true;
         let agents = self.shared.begin_shutdown();
-        self.shared.scheduler.stop();
+        self.shared.run_queue.stop();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
@@ -415,6 +420,7 @@ impl Runtime {
         }
         // Break the reference cycles agent -> runtime -> bus -> agent.
         self.shared.bus.clear();
+        self.shared.run_queue.drain();
         drop(agents);
         ShutdownReport {
             metrics: self.shared.metrics(),

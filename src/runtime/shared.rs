@@ -4,9 +4,10 @@ use crate::action::guarded;
 use crate::agent::AgentId;
 use crate::agent::cell::AgentTask;
 use crate::bus::BusCore;
+use crate::exec::counters::ShardedCounter;
+use crate::exec::run_queue::RunQueue;
 use crate::imp::Strategy;
 use crate::runtime::report::{DeliveryFailure, Failure, Metrics, Undelivered, UndeliveredFrom};
-use crate::runtime::scheduler::Scheduler;
 use crate::signal::Signal;
 use crossbeam::utils::CachePadded;
 use std::collections::HashMap;
@@ -22,8 +23,9 @@ pub type FailureHook = Arc<dyn Fn(&Failure<'_>) + Send + Sync>;
 /// contend on one.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub accepted: CachePadded<AtomicU64>,
-    pub processed: CachePadded<AtomicU64>,
+    /// Bumped by every send and every turn: sharded per thread.
+    pub accepted: ShardedCounter,
+    pub processed: ShardedCounter,
     pub dead_lettered: CachePadded<AtomicU64>,
     pub failed: CachePadded<AtomicU64>,
     pub panicked: CachePadded<AtomicU64>,
@@ -40,7 +42,7 @@ pub(crate) struct Shared {
     pub mailbox_capacity: usize,
     pub default_timeout: Duration,
     pub undelivered_limit: usize,
-    pub scheduler: Scheduler,
+    pub run_queue: RunQueue,
     pub bus: BusCore,
     pub counters: Counters,
     registry: Mutex<HashMap<AgentId, Arc<dyn AgentTask>>>,
@@ -64,7 +66,7 @@ pub(crate) struct SharedConfig {
 }
 
 impl Shared {
-    pub fn new(c: SharedConfig) -> Self {
+    pub fn new(c: SharedConfig, run_queue: RunQueue) -> Self {
         Shared {
             bus: BusCore::new(c.strategy.fast_path),
             strategy: c.strategy,
@@ -73,7 +75,7 @@ impl Shared {
             mailbox_capacity: c.mailbox_capacity,
             default_timeout: c.default_timeout,
             undelivered_limit: c.undelivered_limit,
-            scheduler: Scheduler::new(),
+            run_queue,
             counters: Counters::default(),
             registry: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
@@ -149,20 +151,25 @@ impl Shared {
     }
 
     /// Deterministic mode: runs agents on this thread until no agent has
-    /// work. Agents being run further up this thread's stack are skipped and
-    /// left scheduled. Returns the instructions processed.
+    /// work. Agents being run further up this thread's stack cannot be
+    /// claimed; their runners requeue them when they let go. Returns the
+    /// instructions processed.
     pub fn drive_until_idle(&self) -> u64 {
-        let before = self.counters.processed.load(Ordering::Relaxed);
-        let mut deferred = Vec::new();
-        while let Some(task) = self.scheduler.pop() {
-            if let Some(busy) = task.run(false) {
-                deferred.push(busy);
+        let before = self.counters.processed.sum();
+        while self.drive_one() {}
+        self.counters.processed.sum() - before
+    }
+
+    /// Deterministic mode: runs the next run-queue entry; `false` when the
+    /// queue is empty.
+    pub fn drive_one(&self) -> bool {
+        match self.run_queue.pop() {
+            Some(entry) => {
+                entry.run_entry();
+                true
             }
+            None => false,
         }
-        for task in deferred {
-            self.scheduler.push(task);
-        }
-        self.counters.processed.load(Ordering::Relaxed) - before
     }
 
     pub fn metrics(&self) -> Metrics {
@@ -171,10 +178,10 @@ impl Shared {
         // as processed or dead-lettered is then also counted as accepted, so
         // `in_flight()` never reads an already finished signal as pending nor
         // a pending one as finished.
-        let processed = c.processed.load(Ordering::Acquire);
+        let processed = c.processed.sum();
         let dead_lettered = c.dead_lettered.load(Ordering::Acquire);
         Metrics {
-            accepted: c.accepted.load(Ordering::Acquire),
+            accepted: c.accepted.sum(),
             processed,
             dead_lettered,
             failed_actions: c.failed.load(Ordering::Relaxed),

@@ -1,0 +1,183 @@
+//! Admission: a signal is routed, wrapped in an instruction and taken into
+//! the mailbox, or handed back inside a [`SendError`]. `call` also runs the
+//! agent on the caller's thread when nobody else is running it.
+
+use super::cell::{AgentCell, AgentTask, lock};
+use super::on_thread;
+use super::turn::Waiting;
+use crate::agent::error::{CallError, SendError, SendErrorKind};
+use crate::agent::reply::deadline_after;
+use crate::exec::claim::Notified;
+use crate::imp::memo::MemoOutcome;
+use crate::imp::{pool, reply as reply_pool};
+use crate::instruction::ReplyTo;
+use crate::runtime::report::DeadLetterReason;
+use crate::signal::Signal;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+impl<S, R> AgentCell<S, R>
+where
+    S: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    /// Routes and enqueues `signal`, then makes sure someone will run the
+    /// agent (`me` is this agent, for the run queue).
+    pub(crate) fn accept(
+        &self,
+        signal: Signal,
+        reply: Option<ReplyTo>,
+        me: impl FnOnce() -> Arc<dyn AgentTask>,
+    ) -> Result<(), SendError> {
+        self.enqueue(signal, reply)?;
+        self.notify(me);
+        Ok(())
+    }
+
+    /// Announces enqueued work; schedules the agent if it was idle.
+    pub(super) fn notify(&self, me: impl FnOnce() -> Arc<dyn AgentTask>) {
+        if self.claim.notify() == Notified::Schedule {
+            self.schedule(me);
+        }
+    }
+
+    /// Routes `signal`, takes an instruction from the pool and puts it in the
+    /// mailbox, without announcing it.
+    fn enqueue(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
+        if self.rt.is_shutting_down() {
+            return Err(SendError::new(self.id, SendErrorKind::ShuttingDown, signal));
+        }
+        let pool_kind = self.rt.strategy.pool;
+        let mut ins = pool::checkout(pool_kind);
+        let resolved = {
+            let table = self.routes.load();
+            let mut slots = crate::router::scratch::take();
+            let resolved = table.resolve(&signal, &mut slots, &mut ins.routes);
+            crate::router::scratch::put(slots);
+            resolved
+        };
+        match resolved {
+            Ok(MemoOutcome::Hit) => {
+                self.memo_hits.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(MemoOutcome::Miss) => {
+                self.memo_misses.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(MemoOutcome::Off) => {}
+            Err(panic) => {
+                pool::give_back(pool_kind, ins);
+                let kind = SendErrorKind::PredicatePanicked {
+                    route: panic.route,
+                    message: panic.message,
+                };
+                return Err(SendError::new(self.id, kind, signal));
+            }
+        }
+        if ins.routes.is_empty() {
+            pool::give_back(pool_kind, ins);
+            return Err(SendError::new(self.id, SendErrorKind::NoRoute, signal));
+        }
+        ins.load(self.id, signal);
+        ins.reply = reply;
+        let refused = {
+            let mut inbox = lock(&self.mailbox.queue);
+            if let Some(reason) = inbox.closed {
+                match reason {
+                    DeadLetterReason::AgentStopped => SendErrorKind::Stopped,
+                    DeadLetterReason::Shutdown => SendErrorKind::ShuttingDown,
+                }
+            } else if self.mailbox.pending.load(Ordering::Relaxed) >= self.capacity {
+                SendErrorKind::MailboxFull {
+                    capacity: self.capacity,
+                }
+            } else {
+                // Counted before the instruction becomes visible to a runner,
+                // so `processed` can never overtake `accepted`.
+                self.rt.counters.accepted.add(1, Ordering::Relaxed);
+                self.mailbox.pending.fetch_add(1, Ordering::Relaxed);
+                inbox.queue.push_back(ins);
+                return Ok(());
+            }
+        };
+        // Refused: hand the signal back and return the instruction.
+        if matches!(refused, SendErrorKind::MailboxFull { .. }) {
+            self.rt
+                .counters
+                .refused_full
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let signal = ins.take_signal();
+        ins.reply = None;
+        pool::give_back(pool_kind, ins);
+        match signal {
+            Some(signal) => Err(SendError::new(self.id, refused, signal)),
+            None => unreachable!("an enqueued instruction always holds its signal"),
+        }
+    }
+
+    pub(crate) fn send(self: &Arc<Self>, signal: Signal) -> Result<(), SendError> {
+        self.accept(signal, None, || self.clone())
+    }
+
+    /// Enqueues `signal` with a reply slot and waits for the reply. If nobody
+    /// runs the agent, the caller claims it and runs it on its own thread
+    /// (nothing is scheduled and no thread is woken); otherwise it waits,
+    /// claiming the agent whenever it falls idle. In deterministic mode the
+    /// caller also drives other agents, one run-queue entry at a time, and
+    /// returns as soon as its reply is there.
+    pub(crate) fn call(
+        self: &Arc<Self>,
+        signal: Signal,
+        timeout: Duration,
+    ) -> Result<R, CallError> {
+        if on_thread::is_running(self.id) {
+            return Err(CallError::Reentrant { agent: self.id });
+        }
+        let pool_kind = self.rt.strategy.pool;
+        let slot = reply_pool::lease::<Result<R, CallError>>(pool_kind);
+        let ticket = slot.arm();
+        let reply = ReplyTo {
+            sink: slot.clone(),
+            ticket,
+        };
+        if let Err(e) = self.enqueue(signal, Some(reply)) {
+            reply_pool::release(pool_kind, slot);
+            return Err(CallError::Send(e));
+        }
+        let deadline = deadline_after(timeout);
+        let done = || slot.is_ready(ticket);
+        let waiting = Waiting {
+            done: &done,
+            sink: Arc::as_ptr(&slot).cast::<()>(),
+            ticket,
+        };
+        if self.claim.claim_inline() {
+            self.run_claimed(Some(&waiting));
+            self.release(self.has_work(), || self.clone());
+        } else {
+            self.notify(|| self.clone());
+        }
+        let result = if self.rt.deterministic {
+            slot.wait(ticket, deadline, || {
+                self.help(&waiting) || self.rt.drive_one()
+            })
+        } else {
+            slot.wait(ticket, deadline, || self.help(&waiting))
+        };
+        let result = result.unwrap_or(Err(CallError::Timeout { after: timeout }));
+        reply_pool::release(pool_kind, slot);
+        result
+    }
+
+    /// Runs the agent on this thread until `done()` holds or it has no more
+    /// work, if nobody else runs it. Returns whether it served anything.
+    fn help(self: &Arc<Self>, waiting: &Waiting<'_>) -> bool {
+        if !self.claim.claim_inline() {
+            return false;
+        }
+        let served = self.run_claimed(Some(waiting));
+        self.release(self.has_work(), || self.clone());
+        served > 0
+    }
+}

@@ -1,0 +1,86 @@
+//! Stop and shutdown: the mailbox closes, and every signal not yet started
+//! (queued, or the rest of a batch being run) is handed back as a dead
+//! letter, in send order; a pending call fails with a typed error.
+
+use super::cell::{AgentCell, lock};
+use super::on_thread;
+use crate::agent::error::CallError;
+use crate::imp::pool;
+use crate::runtime::report::{DeadLetter, DeadLetterReason};
+use crossbeam::utils::Backoff;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+impl<S, R> AgentCell<S, R>
+where
+    S: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    /// Closes the mailbox and hands back everything not yet started.
+    pub(super) fn close_mailbox(&self, reason: DeadLetterReason) -> Vec<DeadLetter> {
+        let drained = {
+            let mut inbox = lock(&self.mailbox.queue);
+            if inbox.closed.is_some() {
+                return Vec::new();
+            }
+            inbox.closed = Some(reason);
+            self.closed.store(true, Ordering::Release);
+            // The rest of a running batch comes first: it was queued earlier.
+            let rest = std::mem::take(&mut *lock(&self.in_batch));
+            let mut drained = std::mem::take(&mut inbox.queue);
+            for ins in rest {
+                drained.push_front(ins);
+            }
+            // Exactly what was taken: an instruction a runner popped just
+            // before is still counted, and its runner uncounts it.
+            self.mailbox
+                .pending
+                .fetch_sub(drained.len(), Ordering::AcqRel);
+            drained
+        };
+        let pool_kind = self.rt.strategy.pool;
+        let mut letters = Vec::with_capacity(drained.len());
+        for mut ins in drained {
+            let was_call = ins.reply.is_some();
+            if let Some(to) = ins.reply.take() {
+                let error = match reason {
+                    DeadLetterReason::AgentStopped => CallError::Stopped { agent: self.id },
+                    DeadLetterReason::Shutdown => CallError::ShutDown,
+                };
+                to.sink.fail(to.ticket, error);
+            }
+            if let Some(signal) = ins.take_signal() {
+                letters.push(DeadLetter {
+                    agent: self.id,
+                    signal,
+                    reason,
+                    was_call,
+                });
+            }
+            pool::give_back(pool_kind, ins);
+        }
+        self.rt
+            .counters
+            .dead_lettered
+            .fetch_add(letters.len() as u64, Ordering::Release);
+        letters
+    }
+
+    /// Waits until no thread runs the agent (the instruction in progress
+    /// finishes). A thread inside any turn does not wait: the agent it waits
+    /// for might be waiting for it (two agents stopping each other).
+    pub(super) fn wait_quiet(&self) {
+        if on_thread::in_any_turn() {
+            return;
+        }
+        let backoff = Backoff::new();
+        while self.claim.is_running() {
+            if backoff.is_completed() {
+                // A long action: stop spinning, look again shortly.
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                backoff.snooze();
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! A turn: what the claim holder does with the agent.
+//!
+//! Reads waiting in the read lane are served first, then one batch (up to
+//! `batch_size` instructions with `batching`, otherwise one). Each action
+//! runs atomically against the state (rolled back on error or panic); after
+//! the batch the committed state is published to the snapshot (`fast-path`),
+//! and then, instruction by instruction, failures are reported, emitted
+//! signals delivered and replies sent, so a caller that has its reply reads
+//! its own write.
+
+use super::cell::{AgentCell, CallSlot, Core, PendingFailure, lock};
+use super::on_thread;
+use crate::action::{ActionError, guarded};
+use crate::agent::error::CallError;
+use crate::imp::pool;
+use crate::instruction::{Instruction, Outbound};
+use crate::runtime::report::{Failure, UndeliveredFrom};
+use std::sync::atomic::Ordering;
+
+/// A caller running the agent on its own thread, waiting for one reply.
+pub(crate) struct Waiting<'a> {
+    /// Whether the reply is there.
+    pub done: &'a dyn Fn() -> bool,
+    /// The caller's reply slot (its address) and ticket: marks its
+    /// instruction.
+    pub sink: *const (),
+    pub ticket: u64,
+}
+
+impl Waiting<'_> {
+    fn is_mine(&self, ins: &Instruction) -> bool {
+        ins.reply.as_ref().is_some_and(|to| {
+            to.ticket == self.ticket && std::sync::Arc::as_ptr(&to.sink).cast::<()>() == self.sink
+        })
+    }
+}
+
+impl<S, R> AgentCell<S, R>
+where
+    S: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    /// Whether anything waits to be served (signals or reads).
+    pub(super) fn has_work(&self) -> bool {
+        self.mailbox.pending.load(Ordering::Acquire) > 0 || self.has_reads.load(Ordering::Acquire)
+    }
+
+    /// Serves turns on this thread while holding the claim: one turn
+    /// (`caller == None`, a worker), or, for a caller, until its reply is
+    /// there or nothing is left. A caller's batch ends right after the
+    /// caller's own instruction (the rest stays taken for the next turn), so
+    /// what a call runs does not depend on the batch size. Returns the
+    /// instructions and reads served.
+    pub(crate) fn run_claimed(&self, caller: Option<&Waiting<'_>>) -> usize {
+        let mut core = lock(&self.core);
+        let _turn = on_thread::enter(self.id);
+        let mut served = 0;
+        loop {
+            // Work announced from here on sets the bit again, so the release
+            // requeues for it; work announced before is seen below.
+            self.claim.take_notified();
+            let n = self.serve_reads(&mut core) + self.run_batch(&mut core, caller);
+            served += n;
+            match caller {
+                None => break,
+                Some(_) if n == 0 => break,
+                Some(w) if (w.done)() => break,
+                Some(_) => {}
+            }
+        }
+        served
+    }
+
+    /// Takes up to one batch from the mailbox, executes it, publishes the
+    /// committed state, then reports failures and delivers emitted signals
+    /// and replies, instruction by instruction.
+    fn run_batch(&self, core: &mut Core<S, R>, caller: Option<&Waiting<'_>>) -> usize {
+        let mut done = on_thread::take_batch_buffer();
+        // The rest of a batch a caller's turn left behind comes first.
+        let continued = self.rt.batch > 1 && !lock(&self.in_batch).is_empty();
+        let (mut single, batched) = if continued {
+            (None, true)
+        } else {
+            let mut inbox = lock(&self.mailbox.queue);
+            let n = self.rt.batch.min(inbox.queue.len());
+            let single = if n == 1 {
+                inbox.queue.pop_front()
+            } else {
+                None
+            };
+            if n > 1 {
+                lock(&self.in_batch).extend(inbox.queue.drain(..n).rev());
+            }
+            (single, n > 1)
+        };
+        core.results.clear();
+        core.failures.clear();
+        loop {
+            // A batch is taken from `in_batch` one instruction at a time, so
+            // that a stop meanwhile takes the rest (the guard is released
+            // before the instruction runs).
+            let next = match single.take() {
+                Some(ins) => Some(ins),
+                None if batched => lock(&self.in_batch).pop(),
+                None => None,
+            };
+            let Some(mut ins) = next else { break };
+            self.mailbox.pending.fetch_sub(1, Ordering::AcqRel);
+            let first = self.execute(core, done.len(), &mut ins);
+            core.results.push(first);
+            let mine = caller.is_some_and(|w| w.is_mine(&ins));
+            done.push(ins);
+            if mine {
+                break;
+            }
+        }
+        let n = done.len();
+        if n == 0 {
+            on_thread::put_batch_buffer(done);
+            return 0;
+        }
+        self.publish_snapshot(core);
+        // Last first, so each instruction's failures are `pop`s off the end.
+        core.failures.reverse();
+        for (index, (ins, first)) in done.iter_mut().zip(core.results.drain(..)).enumerate() {
+            let is_call = ins.reply.is_some();
+            let mut first_error = None;
+            while let Some(f) = core.failures.pop_if(|f| f.index == index) {
+                self.rt.report_failure(&Failure {
+                    agent: self.id,
+                    route: f.route,
+                    signal: ins.signal(),
+                    error: &f.error,
+                    call: is_call,
+                });
+                first_error.get_or_insert(f.error);
+            }
+            self.flush_outbound(ins);
+            if let Some(to) = ins.reply.take()
+                && let Some(slot) = to.sink.as_any().downcast_ref::<CallSlot<R>>()
+            {
+                let result = match (first_error, first) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(reply)) => Ok(reply),
+                    (None, None) => Err(ActionError::message(
+                        "the signal's route resolved to no action",
+                    )),
+                };
+                slot.fulfil(to.ticket, result.map_err(CallError::Action));
+            }
+        }
+        let pool_kind = self.rt.strategy.pool;
+        for ins in done.drain(..) {
+            pool::give_back(pool_kind, ins);
+        }
+        on_thread::put_batch_buffer(done);
+        self.rt.counters.processed.add(n as u64, Ordering::Release);
+        n
+    }
+
+    /// Publishes the committed state to the fast-path snapshot. Cloning the
+    /// state runs user code: if it panics, the snapshot is marked stale and
+    /// reads go through the read lane until a publish succeeds, so a read
+    /// never misses a commit.
+    fn publish_snapshot(&self, core: &mut Core<S, R>) {
+        if !self.view.is_snapshot() {
+            return;
+        }
+        let Core { state, spare, .. } = core;
+        let published = guarded(|| {
+            self.view.publish(state, spare);
+            Ok(())
+        });
+        if published.is_err() {
+            self.view.mark_stale();
+        }
+    }
+
+    /// Runs every resolved action of `ins`, each atomically; failures go to
+    /// `core.failures` under `index`. Returns the first route's reply.
+    fn execute(&self, core: &mut Core<S, R>, index: usize, ins: &mut Instruction) -> Option<R> {
+        let mut first: Option<R> = None;
+        for i in 0..ins.routes.len() {
+            ins.set_current(i);
+            let resolved = ins.routes[i];
+            let Some(action) = self.kind.actions.get(resolved.action) else {
+                continue;
+            };
+            let mark = ins.outbound.len();
+            let Core { state, undo, .. } = &mut *core;
+            // One guard around both pieces of user code: the rollback copy
+            // (the state's `Clone`) and the action.
+            let mut saved = false;
+            let outcome = guarded(|| {
+                match undo.as_mut() {
+                    Some(copy) => copy.clone_from(state),
+                    None => *undo = Some(state.clone()),
+                }
+                saved = true;
+                action.run(state, ins)
+            });
+            if outcome.is_err() {
+                match undo.as_mut() {
+                    Some(copy) if saved => std::mem::swap(state, copy),
+                    // The copy itself failed: the action never ran and the
+                    // state is untouched; a half-done copy is discarded.
+                    _ => *undo = None,
+                }
+            }
+            match outcome {
+                Ok(reply) => {
+                    if i == 0 {
+                        first = Some(reply);
+                    }
+                }
+                Err(error) => {
+                    ins.outbound.truncate(mark);
+                    core.failures.push(PendingFailure {
+                        index,
+                        route: resolved.route,
+                        error,
+                    });
+                }
+            }
+        }
+        first
+    }
+
+    fn flush_outbound(&self, ins: &mut Instruction) {
+        for out in ins.outbound.drain(..) {
+            match out {
+                Outbound::Publish(signal) => self.rt.publish_emitted(self.id, signal),
+                Outbound::Send(to, signal) => {
+                    if let Err(e) = to.send(signal) {
+                        self.rt
+                            .record_undelivered(UndeliveredFrom::Agent(self.id), e.into());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Execution: the layer between the agents and the runtime that owns them.
+//!
+//! * [`claim`]: the one atomic word per agent that decides who runs it.
+//! * [`run_queue`]: agents with work, waiting for a worker; a work-stealing
+//!   queue per worker plus a global injector, and the sleep/wake protocol.
+//! * [`counters`]: event counters sharded per thread, so senders and workers
+//!   do not bounce one cache line per signal.
+//!
+//! Nothing here knows what an agent is: the run queue holds [`Runnable`]s.
+
+pub(crate) mod claim;
+pub(crate) mod counters;
+pub(crate) mod run_queue;
+
+use std::sync::Arc;
+
+/// Atomics used by [`claim`]. A module of its own so the model-checking test
+/// (`tests/loom_claim.rs`) can compile `claim.rs` against loom's atomics.
+mod sync {
+    pub use std::sync::atomic::{AtomicU8, Ordering};
+}
+
+/// Something a worker can run: an agent with its state type erased.
+pub(crate) trait Runnable: Send + Sync + 'static {
+    /// A worker (or the deterministic driver) popped this entry: claim the
+    /// agent if the entry is current, serve one turn, hand it on.
+    fn run_entry(self: Arc<Self>);
+}

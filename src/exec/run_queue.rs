@@ -1,0 +1,237 @@
+//! The run queue: agents with work, waiting for a worker (or for the
+//! deterministic driver).
+//!
+//! Work stealing, as in tokio's and rayon's schedulers (built from
+//! `crossbeam-deque`): each worker owns a FIFO deque; an agent scheduled from
+//! a worker thread (a signal an action sent, a requeue after a turn) goes to
+//! that worker's deque, one scheduled from any other thread to the global
+//! queue. An idle worker takes from its own deque, then from the global
+//! queue, then steals from the others. No lock is taken on the way.
+//!
+//! The global queue is a preallocated lock-free ring (`crossbeam`'s
+//! `ArrayQueue`) with a locked overflow list for bursts beyond it: unlike
+//! `crossbeam-deque`'s `Injector`, which allocates a block per 63 entries,
+//! a warm ring allocates nothing, so a warm runtime dispatches without
+//! touching the allocator. Entries go to the overflow list only while it
+//! is not empty, so the global queue stays first-in first-out.
+//!
+//! Idle workers spin, then yield, then sleep on a condition variable: waking
+//! a sleeping thread costs tens of microseconds on small VMs, so the spin
+//! phase is what keeps a busy runtime fast; the sleep keeps an idle one from
+//! burning a core. Sleeping is a Dekker handshake: a sleeper counts itself in
+//! `sleepers` and then looks at the queues once more; a pusher pushes and
+//! then reads `sleepers` (both behind `SeqCst` fences), so at least one of
+//! them sees the other and no wake-up is lost. A push notifies only when
+//! someone sleeps.
+
+use super::Runnable;
+use crossbeam::deque::{Steal, Stealer, Worker};
+use crossbeam::queue::ArrayQueue;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+/// Empty-queue checks (spinning, then yielding) before a worker sleeps.
+const IDLE_SPINS: u32 = 200;
+/// Entries the global ring holds before the overflow list takes the rest.
+const RING: usize = 1024;
+
+/// One run-queue entry.
+pub(crate) type Entry = Arc<dyn Runnable>;
+
+static NEXT_QUEUE: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The deque of the worker running on this thread: (queue id, deque).
+    static LOCAL: RefCell<Option<(usize, Worker<Entry>)>> = const { RefCell::new(None) };
+}
+
+pub(crate) struct RunQueue {
+    id: usize,
+    ring: ArrayQueue<Entry>,
+    overflow: Mutex<VecDeque<Entry>>,
+    overflowed: AtomicBool,
+    stealers: Vec<Stealer<Entry>>,
+    sleepers: AtomicUsize,
+    stopping: AtomicBool,
+    sleep: Mutex<()>,
+    wake: Condvar,
+}
+
+/// The part of the run queue a worker thread owns.
+pub(crate) struct WorkerQueue {
+    index: usize,
+    deque: Worker<Entry>,
+}
+
+impl RunQueue {
+    /// A run queue for `workers` worker threads (0: deterministic, only the
+    /// injector) and the deques those workers will own.
+    pub fn new(workers: usize) -> (RunQueue, Vec<WorkerQueue>) {
+        let deques: Vec<Worker<Entry>> = (0..workers).map(|_| Worker::new_fifo()).collect();
+        let stealers = deques.iter().map(Worker::stealer).collect();
+        let queue = RunQueue {
+            id: NEXT_QUEUE.fetch_add(1, Ordering::Relaxed),
+            ring: ArrayQueue::new(RING),
+            overflow: Mutex::new(VecDeque::new()),
+            overflowed: AtomicBool::new(false),
+            stealers,
+            sleepers: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+        };
+        let owned = deques
+            .into_iter()
+            .enumerate()
+            .map(|(index, deque)| WorkerQueue { index, deque })
+            .collect();
+        (queue, owned)
+    }
+
+    /// Enqueues an agent that has work.
+    pub fn push(&self, entry: Entry) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let entry = LOCAL
+            .try_with(|local| match &*local.borrow() {
+                Some((id, deque)) if *id == self.id => {
+                    deque.push(entry);
+                    None
+                }
+                _ => Some(entry),
+            })
+            .unwrap_or_else(|_| None);
+        if let Some(entry) = entry {
+            self.push_global(entry);
+        }
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
+            let _guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
+            self.wake.notify_one();
+        }
+    }
+
+    fn push_global(&self, entry: Entry) {
+        let entry = if self.overflowed.load(Ordering::Acquire) {
+            entry
+        } else {
+            match self.ring.push(entry) {
+                Ok(()) => return,
+                Err(entry) => entry,
+            }
+        };
+        let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+        overflow.push_back(entry);
+        self.overflowed.store(true, Ordering::Release);
+    }
+
+    /// Takes the next entry of the global queue, if any (also the
+    /// deterministic driver's queue).
+    pub fn pop(&self) -> Option<Entry> {
+        if let Some(e) = self.ring.pop() {
+            return Some(e);
+        }
+        if !self.overflowed.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = overflow.pop_front();
+        if overflow.is_empty() {
+            self.overflowed.store(false, Ordering::Release);
+        }
+        // Another thread emptied the list meanwhile: look at the ring again.
+        e.or_else(|| self.ring.pop())
+    }
+
+    /// Runs on a worker thread: installs its deque for [`push`](Self::push)
+    /// and returns entries until the queue stops.
+    pub fn work(&self, mine: WorkerQueue, mut run: impl FnMut(Entry)) {
+        let index = mine.index;
+        let _ = LOCAL.try_with(|l| *l.borrow_mut() = Some((self.id, mine.deque)));
+        while let Some(entry) = self.next_for_worker(index) {
+            run(entry);
+        }
+        // The deque's remaining entries are drained by `stop` via the stealers.
+        let _ = LOCAL.try_with(|l| l.borrow_mut().take());
+    }
+
+    fn find(&self, index: usize) -> Option<Entry> {
+        let local = LOCAL
+            .try_with(|l| {
+                let l = l.borrow();
+                let (_, deque) = l.as_ref()?;
+                deque.pop().or_else(|| self.pop())
+            })
+            .ok()
+            .flatten();
+        if local.is_some() {
+            return local;
+        }
+        let n = self.stealers.len();
+        for k in 1..n {
+            let victim = &self.stealers[(index + k) % n];
+            loop {
+                match victim.steal() {
+                    Steal::Success(e) => return Some(e),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+        }
+        None
+    }
+
+    fn next_for_worker(&self, index: usize) -> Option<Entry> {
+        for round in 0..IDLE_SPINS {
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(e) = self.find(index) {
+                return Some(e);
+            }
+            if round < 32 {
+                for _ in 0..(4 << round.min(5)) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let mut guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if let Some(e) = self.find(index) {
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                return Some(e);
+            }
+            guard = self
+                .wake
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Stops handing out work and wakes every sleeping worker.
+    pub fn stop(&self) {
+        let _guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stopping.store(true, Ordering::Release);
+        self.wake.notify_all();
+    }
+
+    /// Drops every queued entry (after the workers are joined): entries hold
+    /// agents, which hold the runtime, which holds this queue.
+    pub fn drain(&self) {
+        while self.pop().is_some() {}
+        for s in &self.stealers {
+            while !matches!(s.steal(), Steal::Empty) {}
+        }
+    }
+}
