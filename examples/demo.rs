@@ -47,18 +47,25 @@ struct Shipping {
     parcels: u32,
 }
 
-/// An order line travels as `sku:quantity:customer`.
+/// An order line, carried as JSON data.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Line {
+    sku: String,
+    qty: u32,
+    customer: u32,
+}
+
+impl Line {
+    fn new(sku: &str, qty: u32, customer: u32) -> Line {
+        let sku = sku.to_owned();
+        Line { sku, qty, customer }
+    }
+}
+
+/// The order line of a signal; bad data is an `invalid_input` error.
 fn parse_line(ins: &Instruction) -> Result<(String, u32, u32), ActionError> {
-    let text = std::str::from_utf8(ins.data()).map_err(ActionError::failed)?;
-    let mut parts = text.split(':');
-    let (Some(sku), Some(qty), Some(customer)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(ActionError::invalid_input(format!(
-            "bad order line {text:?}"
-        )));
-    };
-    let qty = qty.parse().map_err(ActionError::failed)?;
-    let customer = customer.parse().map_err(ActionError::failed)?;
-    Ok((sku.to_owned(), qty, customer))
+    let Line { sku, qty, customer } = ins.json()?;
+    Ok((sku, qty, customer))
 }
 
 /// A follow-up signal carrying the same order line.
@@ -170,25 +177,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
 
     for sku in SKUS {
-        let line = format!("{sku}:600:0");
-        inventory.send(Signal::new("stock.restocked", "/warehouse", line)?)?;
+        let line = Line::new(sku, 600, 0);
+        inventory.send(Signal::json("stock.restocked", "/warehouse", &line)?)?;
     }
 
     let started = Instant::now();
     let (mut reserved, mut rejected, mut pushed_back) = (0u32, 0u32, 0u32);
     let call_nanos = AtomicU64::new(0);
     for i in 0..ORDERS {
-        let line = format!("{}:{}:{}", SKUS[i as usize % SKUS.len()], 1 + i % 3, i % 50);
+        let line = Line::new(SKUS[i as usize % SKUS.len()], 1 + i % 3, i % 50);
         let t = Instant::now();
-        let reply = inventory.call(
-            Signal::new("stock.reserve", "/shop", line.clone())?,
-            TIMEOUT,
-        );
+        let reply = inventory.call(Signal::json("stock.reserve", "/shop", &line)?, TIMEOUT);
         call_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         match reply {
             Ok(_) => {
                 reserved += 1;
-                let report = bus.publish(Signal::new("order.placed", "/shop", line)?)?;
+                let report = bus.publish(Signal::json("order.placed", "/shop", &line)?)?;
                 for failure in report.failures {
                     // A full mailbox hands the signal back: retry until
                     // the orders agent has room. Anything else is a bug.
@@ -250,10 +254,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Stop one agent with work still queued: its signals come back.
     let before = shipping.state()?.parcels;
     for i in 0..1_000 {
-        shipping.send(Signal::new(
+        shipping.send(Signal::json(
             "payment.captured",
             "/demo",
-            format!("late:{i}:0"),
+            &Line::new("late", i, 0),
         )?)?;
     }
     let stopped = shipping.stop();

@@ -22,16 +22,12 @@
 //! //    Actions are atomic: an error or a panic rolls the state back.
 //! let spec = AgentSpec::<Account, i64>::new(Account::default())
 //!     .on("account.deposited", |acc: &mut Account, ins: &mut Instruction| {
-//!         let amount: i64 = std::str::from_utf8(ins.data())
-//!             .ok()
-//!             .and_then(|s| s.parse().ok())
-//!             .ok_or_else(|| ActionError::invalid_input("amount must be an integer"))?;
-//!         acc.balance += amount;
+//!         // The data as JSON, typed; bad input is an `invalid_input` error.
+//!         acc.balance += ins.json::<i64>()?;
 //!         Ok(acc.balance)
 //!     })
 //!     .on("account.withdrawn", |acc: &mut Account, ins: &mut Instruction| {
-//!         let amount: i64 = std::str::from_utf8(ins.data()).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-//!         acc.balance -= amount;
+//!         acc.balance -= ins.json::<i64>()?;
 //!         if acc.balance < 0 {
 //!             return Err(ActionError::rejected("insufficient funds")); // rolled back
 //!         }
@@ -43,9 +39,9 @@
 //! let account = rt.spawn(&spec)?;
 //!
 //! // 4. send is fire-and-forget; call waits for the reply.
-//! account.send(Signal::new("account.deposited", "/bank/teller", "100")?)?;
+//! account.send(Signal::json("account.deposited", "/bank/teller", &100)?)?;
 //! let err = account
-//!     .call(Signal::new("account.withdrawn", "/bank/atm", "250")?, Duration::from_secs(5))
+//!     .call(Signal::json("account.withdrawn", "/bank/atm", &250)?, Duration::from_secs(5))
 //!     .unwrap_err();
 //! assert!(err.to_string().contains("insufficient funds"));
 //!

@@ -272,7 +272,10 @@ struct Attributes {
     subject: Option<String>,
     extension: Option<(String, agentry::ExtensionValue)>,
     content_type: Option<String>,
+    /// Bytes, or text when `text` is set and they are UTF-8 (text is
+    /// written as `data`, bytes as `data_base64`).
     data: Vec<u8>,
+    text: bool,
 }
 
 fn attributes() -> impl Strategy<Value = Attributes> {
@@ -291,22 +294,29 @@ fn attributes() -> impl Strategy<Value = Attributes> {
         prop::option::of(extension),
         prop::option::of(content_type()),
         payload(),
+        any::<bool>(),
     )
         .prop_map(
-            |(ty, source, subject, extension, content_type, data)| Attributes {
+            |(ty, source, subject, extension, content_type, data, text)| Attributes {
                 ty,
                 source,
                 subject,
                 extension,
                 content_type,
                 data,
+                text,
             },
         )
 }
 
 fn build(a: Attributes) -> Result<Signal, agentry::SignalError> {
+    let data = match String::from_utf8(a.data) {
+        Ok(text) if a.text => agentry::signal::Data::from(text),
+        Ok(text) => agentry::signal::Data::from(text.into_bytes()),
+        Err(e) => agentry::signal::Data::from(e.into_bytes()),
+    };
     let mut b = Signal::builder(a.ty, a.source)
-        .data(a.data)
+        .data(data)
         .limits(Limits::default().with_max_payload(32));
     if let Some(subject) = a.subject {
         b = b.subject(subject);
@@ -361,7 +371,7 @@ fn the_generators_reach_both_outcomes() {
     );
     assert!(
         inline > 0 && inline < built,
-        "{inline} of {built} with inline JSON data"
+        "{inline} of {built} with a `data` member (text), not `data_base64`"
     );
 }
 

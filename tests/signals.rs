@@ -158,6 +158,47 @@ fn json_round_trip_keeps_every_attribute() {
 }
 
 #[test]
+fn data_is_written_as_text_json_or_base64_by_one_rule() {
+    let tail = |s: &Signal| {
+        let json = s.to_json();
+        let at = json
+            .rfind(",\"data\":")
+            .or_else(|| json.rfind(",\"data_base64\":"));
+        at.map_or("}".to_owned(), |i| json[i + 1..].to_owned())
+    };
+    // Text goes as a JSON string under a default text/plain content type
+    // (it used to go as base64, or as a number: "1.50" read back as 1.5).
+    let text = Signal::new("a", "/s", "hello").unwrap();
+    assert_eq!(text.datacontenttype(), Some("text/plain; charset=utf-8"));
+    assert_eq!(tail(&text), r#""data":"hello"}"#);
+    assert_eq!(
+        tail(&Signal::new("a", "/s", "1.50").unwrap()),
+        r#""data":"1.50"}"#
+    );
+    // JSON goes inline, bytes as base64, empty text as an empty string, and
+    // no data as no member.
+    assert_eq!(
+        tail(&Signal::json("a", "/s", &1.5).unwrap()),
+        r#""data":1.5}"#
+    );
+    assert_eq!(
+        tail(&Signal::new("a", "/s", vec![104u8, 105]).unwrap()),
+        r#""data_base64":"aGk="}"#
+    );
+    assert_eq!(tail(&Signal::new("a", "/s", "").unwrap()), r#""data":""}"#);
+    assert_eq!(tail(&Signal::builder("a", "/s").build().unwrap()), "}");
+    // Decoded text stays text, decoded empty text stays present.
+    for input in [
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"a","datacontenttype":"text/plain","data":"héllo"}"#,
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"a","datacontenttype":"text/plain","data":""}"#,
+    ] {
+        let s = Signal::from_json(input.as_bytes()).unwrap();
+        assert!(s.has_data());
+        assert_eq!(s.to_json(), input);
+    }
+}
+
+#[test]
 fn json_from_other_cloudevents_producers_decodes() {
     let spec_example = br#"{
         "specversion" : "1.0",
@@ -174,6 +215,11 @@ fn json_from_other_cloudevents_producers_decodes() {
     let s = Signal::from_json(spec_example).unwrap();
     assert_eq!(s.ty(), "com.github.pull_request.opened");
     assert_eq!(s.data().as_bytes(), br#"<much wow="xml"/>"#);
+    assert!(
+        s.to_json().ends_with(r#""data":"<much wow=\"xml\"/>"}"#),
+        "written back as text: {}",
+        s.to_json()
+    );
     assert_eq!(s.id().to_string(), "A234-1234-1234");
     assert_eq!(
         s.extension("comexampleothervalue")

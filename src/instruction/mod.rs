@@ -10,6 +10,7 @@
 //! they come from a free list and are cleared in place on return, keeping the
 //! capacity of their buffers (see `imp::pool`).
 
+use crate::action::ActionError;
 use crate::agent::AgentAddr;
 use crate::agent::AgentId;
 use crate::agent::reply::ReplySink;
@@ -129,6 +130,58 @@ impl Instruction {
     /// The signal's payload.
     pub fn data(&self) -> &Payload {
         self.signal().data()
+    }
+
+    /// The payload as UTF-8 text, or an
+    /// [`invalid_input`](ActionError::invalid_input) error saying where it
+    /// is not UTF-8. No data reads as `""`.
+    pub fn text(&self) -> Result<&str, ActionError> {
+        std::str::from_utf8(self.data()).map_err(|e| {
+            ActionError::invalid_input(format!(
+                "the data of signal `{}` is not UTF-8 text: {e}",
+                self.ty()
+            ))
+        })
+    }
+
+    /// The payload parsed as JSON into a `T`, or an
+    /// [`invalid_input`](ActionError::invalid_input) error naming `T` and
+    /// what serde_json found wrong. Text `"1.50"` parses as a number too:
+    /// the content type is not checked.
+    ///
+    /// ```
+    /// # use agentry::{AgentSpec, Instruction, Runtime, Signal};
+    /// #[derive(serde::Deserialize)]
+    /// struct Order { qty: u32 }
+    /// let spec = AgentSpec::<u32, u32>::new(0).on("order.placed", |n: &mut u32, ins: &mut Instruction| {
+    ///     *n += ins.json::<Order>()?.qty;
+    ///     Ok(*n)
+    /// });
+    /// # let rt = Runtime::builder().deterministic().build().unwrap();
+    /// # let a = rt.spawn(&spec).unwrap();
+    /// let order = Signal::json("order.placed", "/shop", &serde_json::json!({"qty": 3}))?;
+    /// # let timeout = std::time::Duration::from_secs(5);
+    /// assert_eq!(a.call(order, timeout)?, 3);
+    /// let err = a.call(Signal::new("order.placed", "/shop", "three")?, timeout).unwrap_err();
+    /// assert!(err.to_string().contains("Order"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ActionError> {
+        let signal = self.signal();
+        if !signal.has_data() {
+            return Err(ActionError::invalid_input(format!(
+                "signal `{}` carries no data, expected JSON for a `{}`",
+                signal.ty(),
+                std::any::type_name::<T>()
+            )));
+        }
+        serde_json::from_slice(signal.data()).map_err(|e| {
+            ActionError::invalid_input(format!(
+                "the data of signal `{}` is not JSON for a `{}`: {e}",
+                signal.ty(),
+                std::any::type_name::<T>()
+            ))
+        })
     }
 
     /// The signal's type.

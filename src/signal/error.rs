@@ -133,6 +133,12 @@ pub enum Rule {
     },
     /// `time` lies outside the years 0000 to 9999, which RFC 3339 cannot express.
     TimeOutOfRange,
+    /// Text data under a JSON `datacontenttype` is not exactly one JSON value,
+    /// so CloudEvents JSON could not write it inline.
+    NotJson {
+        /// serde_json's explanation.
+        message: Text,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -175,6 +181,10 @@ impl fmt::Display for Rule {
             Rule::TimeOutOfRange => {
                 f.write_str("it lies outside the years 0000 to 9999 that RFC 3339 can express")
             }
+            Rule::NotJson { message } => write!(
+                f,
+                "the text is not one JSON value, as the JSON datacontenttype says: {message}"
+            ),
         }
     }
 }
@@ -239,6 +249,12 @@ impl SignalError {
             Rule::Serialization { .. } => {
                 return Some(
                     "check the value's Serialize implementation; JSON object keys must be strings",
+                );
+            }
+            Rule::NotJson { .. } => {
+                return Some(
+                    "send valid JSON (e.g. with json_data), bytes (Data::binary, written as \
+                     data_base64), or text under a non-JSON content type such as text/plain",
                 );
             }
             Rule::TimeOutOfRange => {

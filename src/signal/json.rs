@@ -6,6 +6,7 @@
 //! (nested values are skipped by serde_json's iterative skipper), and every
 //! problem is a [`DecodeError`], never a panic.
 
+use super::data::Form;
 use super::error::{Attribute, DecodeError, Rule, SignalError};
 use super::validate::is_json_content_type;
 use super::{ExtensionValue, Limits, Payload, Signal, SignalBuilder, SignalId, Text, timestamp};
@@ -41,15 +42,11 @@ impl Signal {
     /// with content type `application/cloudevents+json`.
     ///
     /// Members: `specversion`, `id`, `source`, `type`, then the optional
-    /// attributes present, extensions (sorted by name), and the data:
-    /// - no `data` member at all when the payload is empty;
-    /// - `"data": <payload>` verbatim when `datacontenttype` is absent or JSON
-    ///   (`*/json` or `*/*+json`, ignoring parameters) and the payload is JSON
-    ///   text without leading or trailing whitespace (an absent content type
-    ///   means JSON in the CloudEvents JSON format, and the decoder reads it
-    ///   so);
-    /// - otherwise `"data_base64"` (standard alphabet, padded), whatever the
-    ///   content type says.
+    /// attributes present, extensions (sorted by name), and the data as the
+    /// [module docs](super#data-in-cloudevents-json) say: bytes as
+    /// `data_base64` (standard alphabet, padded), text as `"data"` (inline
+    /// JSON under a JSON or absent content type, a JSON string otherwise),
+    /// no member without data.
     ///
     /// `time` is written in UTC with nine fraction digits
     /// (`2018-04-05T17:31:00.000000000Z`), a fixed width that sorts as text.
@@ -107,10 +104,12 @@ impl Signal {
     ///   a `null` one is unset and does not count toward
     ///   [`Limits::max_extensions`];
     /// - a member name may appear only once;
-    /// - `data` with a JSON or absent `datacontenttype` gives the exact JSON
-    ///   text of the value as payload; a string `data` with another content
-    ///   type gives the string's UTF-8 content; any other `data` its JSON text;
-    ///   `data_base64` is decoded (padding optional); both together are an error;
+    /// - data as the [module docs](super#data-in-cloudevents-json) say:
+    ///   `data` under a JSON or absent `datacontenttype` gives the exact JSON
+    ///   text of the value (`null` included); under another content type a
+    ///   string gives its UTF-8 content, `null` no data, anything else is an
+    ///   error; `data_base64` gives bytes (padding optional); both together
+    ///   are an error;
     /// - the result must pass the same checks as
     ///   [`SignalBuilder::build`](super::SignalBuilder::build) under `limits`
     ///   ([`DecodeError::Invalid`]).
@@ -174,31 +173,49 @@ impl Serialize for Envelope<'_> {
                 ExtensionValue::String(t) => map.serialize_entry(name.as_str(), t.as_str())?,
             }
         }
-        if !s.data.is_empty() {
-            match inline_json(s) {
-                Some(raw) => map.serialize_entry("data", raw)?,
-                None => map.serialize_entry("data_base64", &Base64Data(s.data.as_bytes()))?,
+        if let Some(data) = &s.data {
+            match data_member(s, data.as_bytes()) {
+                DataMember::Json(raw) => map.serialize_entry("data", raw)?,
+                DataMember::Text(text) => map.serialize_entry("data", text)?,
+                DataMember::Base64(bytes) => {
+                    map.serialize_entry("data_base64", &Base64Data(bytes))?;
+                }
             }
         }
         map.end()
     }
 }
 
-/// The payload as a JSON value to write verbatim, if the content type is
-/// absent or says JSON (the rule the decoder applies to `data`) and the bytes
-/// are exactly one JSON value with no surrounding whitespace (so decoding
-/// gives back the same bytes).
-fn inline_json(s: &Signal) -> Option<&RawValue> {
-    if !s.datacontenttype().is_none_or(is_json_content_type) {
-        return None;
+/// How the data is written.
+enum DataMember<'a> {
+    /// `"data": <the JSON value>`, verbatim.
+    Json(&'a RawValue),
+    /// `"data": "<the text>"`.
+    Text(&'a str),
+    /// `"data_base64": "<base64>"`.
+    Base64(&'a [u8]),
+}
+
+/// Bytes go as base64; text inline under a JSON or absent content type, as a
+/// string otherwise. `build` guarantees text is UTF-8 and, under a JSON
+/// content type, one JSON value without surrounding whitespace (so decoding
+/// gives back the same bytes); the base64 fallbacks only keep that promise
+/// should the invariant ever break.
+fn data_member<'a>(s: &Signal, bytes: &'a [u8]) -> DataMember<'a> {
+    if s.data_is_binary() {
+        return DataMember::Base64(bytes);
     }
-    let text = std::str::from_utf8(s.data.as_bytes()).ok()?;
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let bytes = text.as_bytes();
-    if bytes.first().is_none_or(is_ws) || bytes.last().is_none_or(is_ws) {
-        return None;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return DataMember::Base64(bytes);
+    };
+    if s.datacontenttype().is_none_or(is_json_content_type) {
+        match serde_json::from_str::<&RawValue>(text) {
+            Ok(raw) if raw.get().len() == text.len() => DataMember::Json(raw),
+            _ => DataMember::Base64(bytes),
+        }
+    } else {
+        DataMember::Text(text)
     }
-    serde_json::from_str::<&RawValue>(text).ok()
 }
 
 /// Bytes serialized as a standard base64 string, encoded in chunks straight
@@ -225,7 +242,7 @@ fn encoded_len_estimate(s: &Signal) -> usize {
         .iter()
         .map(|(n, v)| n.len() + 8 + v.as_str().map_or(11, str::len))
         .sum();
-    let data = s.data.len().div_ceil(3) * 4;
+    let data = s.data().len().div_ceil(3) * 4;
     192 + strings + extensions + data
 }
 
@@ -607,15 +624,15 @@ impl<'de> Members<'de> {
         };
         let data = match (data_base64, self.data) {
             (Some(b64), _) => match BASE64_INPUT.decode(b64.as_bytes()) {
-                Ok(bytes) => Payload::from(bytes),
+                Ok(bytes) => Some(Form::Binary(Payload::from(bytes))),
                 Err(e) => {
                     return Err(DecodeError::InvalidBase64 {
                         message: Text::from(e.to_string()),
                     });
                 }
             },
-            (None, Some(raw)) => data_payload(raw, datacontenttype.as_deref(), input)?,
-            (None, None) => Payload::new(),
+            (None, Some(raw)) => data_form(raw, datacontenttype.as_deref(), input)?,
+            (None, None) => None,
         };
 
         let mut converted = Vec::with_capacity(extensions.len());
@@ -665,17 +682,34 @@ fn integer(name: &str, value: Option<i32>) -> Result<ExtensionValue, DecodeError
         })
 }
 
-/// The payload of a `data` member: the JSON text, or a string's content when
-/// the content type is not JSON.
-fn data_payload(raw: &RawValue, ct: Option<&str>, input: &[u8]) -> Result<Payload, DecodeError> {
+/// The data of a `data` member: the JSON text of the value under a JSON or
+/// absent content type; otherwise a string's content, no data for `null`,
+/// and an error for any other value (CloudEvents JSON format 3.1.2 allows
+/// refusing it, and reading it as its JSON text would not survive a round
+/// trip: it would come back as a string).
+fn data_form(raw: &RawValue, ct: Option<&str>, input: &[u8]) -> Result<Option<Form>, DecodeError> {
     let json = raw.get();
-    let declares_json = ct.is_none_or(is_json_content_type);
-    if declares_json || !json.starts_with('"') {
-        return Ok(Payload::copy_from_slice(json.as_bytes()));
+    if ct.is_none_or(is_json_content_type) {
+        return Ok(Some(Form::Json(Payload::copy_from_slice(json.as_bytes()))));
+    }
+    let found = match json.as_bytes().first() {
+        Some(b'"') => None,
+        Some(b'n') => return Ok(None),
+        Some(b'{') => Some("an object"),
+        Some(b'[') => Some("an array"),
+        Some(b't' | b'f') => Some("a boolean"),
+        _ => Some("a number"),
+    };
+    if let Some(found) = found {
+        return Err(DecodeError::WrongType {
+            attribute: Text::from_static("data"),
+            expected: "a string (its datacontenttype is not JSON)",
+            found,
+        });
     }
     match serde_json::from_str::<Str<'_>>(json) {
-        Ok(Str(Cow::Borrowed(s))) => Ok(Payload::copy_from_slice(s.as_bytes())),
-        Ok(Str(Cow::Owned(s))) => Ok(Payload::from(s)),
+        Ok(Str(Cow::Borrowed(s))) => Ok(Some(Form::Text(Payload::copy_from_slice(s.as_bytes())))),
+        Ok(Str(Cow::Owned(s))) => Ok(Some(Form::Text(Payload::from(s)))),
         // Only a `\uD800`-style lone surrogate escape gets here: the parser
         // already checked the rest. Report it where the `data` value starts.
         Err(e) => {

@@ -86,16 +86,17 @@ impl Limits {
     /// The longest JSON input decoding accepts, checked before parsing.
     ///
     /// Unless set, it is the largest encoding of any signal valid under the
-    /// other limits: the payload in base64 (4/3 of `max_payload`), plus every
-    /// string attribute and extension at `max_attribute_len` with each byte
-    /// escaped (2x), plus 4 KiB for the fixed members. So
+    /// other limits: the payload as a JSON string of control characters
+    /// (`\u0001` is 6 bytes per byte; base64 and inline JSON take less), plus
+    /// every string attribute and extension at `max_attribute_len` with each
+    /// byte escaped (2x), plus 4 KiB for the fixed members. So
     /// `from_json_with(&s.to_json_vec(), &limits)` never fails on size for a
-    /// signal built with `limits` (about 13.9 MiB with the defaults).
+    /// signal built with `limits` (about 60.6 MiB with the defaults).
     pub const fn max_json_len(&self) -> usize {
         if let Some(n) = self.max_json_len {
             return n;
         }
-        let base64 = self.max_payload.div_ceil(3).saturating_mul(4);
+        let data = self.max_payload.saturating_mul(6);
         let per_attribute = self
             .max_attribute_len
             .saturating_mul(2)
@@ -104,8 +105,7 @@ impl Limits {
             .max_extensions
             .saturating_add(STRING_ATTRIBUTES)
             .saturating_mul(per_attribute);
-        base64
-            .saturating_add(attributes)
+        data.saturating_add(attributes)
             .saturating_add(FIXED_JSON_OVERHEAD)
     }
 }
@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(d.max_payload(), 10 * 1024 * 1024);
         assert_eq!(d.max_attribute_len(), 4096);
         assert_eq!(d.max_extensions(), 64);
-        assert_eq!(d.max_json_len(), 13_981_016 + 70 * (8192 + 48) + 4096);
+        assert_eq!(
+            d.max_json_len(),
+            6 * 10 * 1024 * 1024 + 70 * (8192 + 48) + 4096
+        );
         let l = d.with_max_json_len(7).with_max_payload(1);
         assert_eq!((l.max_json_len(), l.max_payload()), (7, 1));
         let huge = d

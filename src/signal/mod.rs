@@ -22,6 +22,46 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Data in CloudEvents JSON
+//!
+//! A signal carries no data, or data that is text or bytes ([`Data`]):
+//! `&str`/`String` and [`SignalBuilder::json_data`] give text, anything else
+//! bytes. Empty data is still data ([`Signal::has_data`]). One rule decides
+//! the JSON form, and decoding it gives back the same signal, so
+//! decode → encode returns the same form (CloudEvents JSON format 3.1):
+//!
+//! | data | `datacontenttype` | written as |
+//! |------|-------------------|------------|
+//! | none | any | no `data` member |
+//! | bytes | any | `"data_base64": "..."` |
+//! | text | JSON (`*/json`, `*/*+json`, parameters ignored) or absent | `"data": <the JSON value>` |
+//! | text | any other | `"data": "<the text>"` |
+//!
+//! - Text without a content type gets [`TEXT_PLAIN_UTF8`] at `build()`, so
+//!   `Signal::new(ty, source, "1.50")` goes out as the string `"1.50"`, not
+//!   as a number another reader would turn into `1.5`.
+//! - Text under a JSON content type must be one JSON value, else `build()`
+//!   refuses it ([`Rule::NotJson`]): the format requires JSON there, and
+//!   writing anything else is lossy. Surrounding whitespace is dropped.
+//!   Bytes under a JSON type are fine: they go as `data_base64`.
+//! - Decoding: `data_base64` gives bytes; `data` gives text: under a JSON or
+//!   absent content type the exact JSON text of the value (a string keeps its
+//!   quotes, `null` is the 4-byte JSON value, not "no data"); under any other,
+//!   a string's UTF-8 content, `null` no data, and other values are refused.
+//!
+//! ```
+//! use agentry::Signal;
+//! let text = Signal::new("price.quoted", "/shop", "1.50")?;
+//! assert!(text.to_json().ends_with(r#""datacontenttype":"text/plain; charset=utf-8","data":"1.50"}"#));
+//! let json = Signal::json("price.quoted", "/shop", &1.5)?;
+//! assert!(json.to_json().ends_with(r#""data":1.5}"#));
+//! let bytes = Signal::new("price.quoted", "/shop", vec![1, 2])?;
+//! assert!(bytes.to_json().ends_with(r#""data_base64":"AQI="}"#));
+//! let empty = Signal::new("price.quoted", "/shop", "")?;
+//! assert!(empty.has_data() && empty.to_json().ends_with(r#""data":""}"#));
+//! # Ok::<(), agentry::SignalError>(())
+//! ```
+//!
 //! # Deliberate restrictions
 //!
 //! Two rules are stricter than CloudEvents 1.0, so a conformant event can be
@@ -51,6 +91,7 @@
 //! assert_eq!(long_name.attribute(), &Attribute::Extension("abcdefghijklmnopqrstu".into()));
 //! ```
 
+mod data;
 mod error;
 mod extension;
 mod id;
@@ -61,6 +102,7 @@ mod text;
 mod timestamp;
 mod validate;
 
+pub use data::Data;
 pub use error::{Attribute, DecodeError, Rule, SignalError};
 pub use extension::ExtensionValue;
 pub use id::SignalId;
@@ -68,8 +110,13 @@ pub use limits::Limits;
 pub use payload::Payload;
 pub use text::Text;
 
-use std::sync::Arc;
+use data::Form;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
+use validate::is_json_content_type;
+
+/// The content type text data gets when none is set.
+pub const TEXT_PLAIN_UTF8: &str = "text/plain; charset=utf-8";
 
 /// A CloudEvents 1.0 event: the unit agents send, route and receive.
 ///
@@ -93,7 +140,8 @@ pub struct Signal {
     /// `None` when the signal has none of the optional attributes (never an
     /// empty `Extras`, so equality is structural).
     extras: Option<Arc<Extras>>,
-    data: Payload,
+    /// `None` when the signal carries no data (distinct from empty data).
+    data: Option<Payload>,
 }
 
 /// The optional attributes, kept out of line so `Signal` stays small: a
@@ -107,6 +155,35 @@ struct Extras {
     dataschema: Option<Text>,
     /// Sorted by name, names unique.
     extensions: Box<[(Text, ExtensionValue)]>,
+    /// The data is text (written as `data`), not bytes (`data_base64`).
+    /// Kept here, not in `Signal`, so the flag costs a bare signal nothing;
+    /// text data always comes with a content type or from decoding.
+    text_data: bool,
+}
+
+/// The extras of text data with nothing but the default content type (what
+/// `Signal::new(ty, source, "text")` makes), shared so such a signal costs
+/// no allocation of its own.
+fn text_plain_extras() -> Arc<Extras> {
+    static SHARED: OnceLock<Arc<Extras>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            Arc::new(Extras {
+                subject: None,
+                datacontenttype: Some(Text::from_static(TEXT_PLAIN_UTF8)),
+                time: None,
+                dataschema: None,
+                extensions: Box::new([]),
+                text_data: true,
+            })
+        })
+        .clone()
+}
+
+/// What `Signal::data` returns for a signal without data.
+fn no_payload() -> &'static Payload {
+    static EMPTY: OnceLock<Payload> = OnceLock::new();
+    EMPTY.get_or_init(Payload::new)
 }
 
 impl Signal {
@@ -127,26 +204,45 @@ impl Signal {
             datacontenttype: None,
             dataschema: None,
             extensions: Vec::new(),
-            data: Payload::new(),
+            data: None,
             data_error: None,
             limits: Limits::default(),
         }
     }
 
-    /// A signal with just a type, a source and data (a fresh UUIDv7 id, no
-    /// content type), for the common case; validated with default [`Limits`].
+    /// A signal with just a type, a source and data (a fresh UUIDv7 id), for
+    /// the common case; validated with default [`Limits`]. Text data (`&str`,
+    /// `String`) gets the content type [`TEXT_PLAIN_UTF8`]; bytes get none.
     ///
     /// ```
     /// let s = agentry::Signal::new("order.created", "/shop", "hello")?;
     /// assert_eq!(s.data().as_bytes(), b"hello");
+    /// assert_eq!(s.datacontenttype(), Some("text/plain; charset=utf-8"));
     /// # Ok::<(), agentry::SignalError>(())
     /// ```
     pub fn new(
         ty: impl Into<Text>,
         source: impl Into<Text>,
-        data: impl Into<Payload>,
+        data: impl Into<Data>,
     ) -> Result<Signal, SignalError> {
         Signal::builder(ty, source).data(data).build()
+    }
+
+    /// A signal whose data is `value` serialized as JSON, with content type
+    /// `application/json` (see [`SignalBuilder::json_data`]).
+    ///
+    /// ```
+    /// let s = agentry::Signal::json("order.created", "/shop", &[1, 2])?;
+    /// assert_eq!(s.data().as_bytes(), b"[1,2]");
+    /// assert_eq!(s.datacontenttype(), Some("application/json"));
+    /// # Ok::<(), agentry::SignalError>(())
+    /// ```
+    pub fn json<T: serde::Serialize + ?Sized>(
+        ty: impl Into<Text>,
+        source: impl Into<Text>,
+        value: &T,
+    ) -> Result<Signal, SignalError> {
+        Signal::builder(ty, source).json_data(value).build()
     }
 
     /// The event id; with `source` it identifies the event (for deduplication).
@@ -216,14 +312,47 @@ impl Signal {
         }
     }
 
-    /// The payload; empty means the signal carries no data.
+    /// The payload; empty when the signal carries no data or empty data
+    /// ([`has_data`](Signal::has_data) tells which).
     pub fn data(&self) -> &Payload {
-        &self.data
+        self.data.as_ref().unwrap_or_else(|| no_payload())
+    }
+
+    /// Whether the signal carries data, even empty data: CloudEvents JSON
+    /// writes `"data": ""` for empty text and no `data` member for none.
+    pub fn has_data(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Whether the data is bytes (written as `data_base64`) rather than text
+    /// or JSON (written as `data`); false without data. See
+    /// [`Data`].
+    pub fn data_is_binary(&self) -> bool {
+        self.data.is_some() && !self.extras.as_ref().is_some_and(|e| e.text_data)
     }
 
     /// Takes the payload out, for a consumer that owns the signal (no copy).
     pub fn into_data(self) -> Payload {
-        self.data
+        self.data.unwrap_or_default()
+    }
+
+    /// The data with its kind, as the builder takes it back.
+    fn data_form(&self) -> Option<Form> {
+        let payload = self.data.clone()?;
+        let extras = self.extras.as_deref();
+        Some(match extras {
+            Some(e) if e.text_data => {
+                if e.datacontenttype
+                    .as_deref()
+                    .is_none_or(is_json_content_type)
+                {
+                    Form::Json(payload)
+                } else {
+                    Form::Text(payload)
+                }
+            }
+            _ => Form::Binary(payload),
+        })
     }
 
     /// A builder holding a copy of every attribute and the data, except the
@@ -251,7 +380,7 @@ impl Signal {
             datacontenttype: self.extras.as_ref().and_then(|e| e.datacontenttype.clone()),
             dataschema: self.extras.as_ref().and_then(|e| e.dataschema.clone()),
             extensions: self.extension_slice().to_vec(),
-            data: self.data.clone(),
+            data: self.data_form(),
             data_error: None,
             limits: Limits::default(),
         }
@@ -282,7 +411,7 @@ pub struct SignalBuilder {
     /// Sorted by name, names unique; stays unallocated until an extension is
     /// added.
     extensions: Vec<(Text, ExtensionValue)>,
-    data: Payload,
+    data: Option<Form>,
     /// Why `json_data` failed, reported by `build()`.
     data_error: Option<Text>,
     limits: Limits,
@@ -325,7 +454,8 @@ impl SignalBuilder {
     }
 
     /// Sets the `datacontenttype` (a media type such as `application/json`),
-    /// which also decides whether JSON encoding writes the data inline.
+    /// which also decides how JSON encoding writes text data (see the
+    /// [module docs](self#data-in-cloudevents-json)).
     pub fn datacontenttype(mut self, content_type: impl Into<Text>) -> Self {
         self.datacontenttype = Some(content_type.into());
         self
@@ -356,25 +486,28 @@ impl SignalBuilder {
         self
     }
 
-    /// Sets the payload (replacing any earlier `data` or `json_data`).
-    pub fn data(mut self, data: impl Into<Payload>) -> Self {
-        self.data = data.into();
+    /// Sets the data (replacing any earlier `data` or `json_data`): text
+    /// from `&str`/`String` (content type [`TEXT_PLAIN_UTF8`] at `build()`
+    /// unless one is set), bytes from anything else (see [`Data`]). Empty
+    /// data is still data.
+    pub fn data(mut self, data: impl Into<Data>) -> Self {
+        self.data = Some(data.into().0);
         self.data_error = None;
         self
     }
 
-    /// Sets the payload to `value` serialized as JSON, and the
+    /// Sets the data to `value` serialized as JSON, and the
     /// `datacontenttype` to `application/json` unless one was already set.
     /// A serialization failure is reported by `build()` as a
     /// [`Rule::Serialization`] error on [`Attribute::Data`].
     pub fn json_data<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
-                self.data = Payload::from(bytes);
+                self.data = Some(Form::Json(Payload::from(bytes)));
                 self.data_error = None;
             }
             Err(e) => {
-                self.data = Payload::new();
+                self.data = None;
                 self.data_error = Some(Text::from(e.to_string()));
             }
         }
@@ -411,30 +544,93 @@ impl SignalBuilder {
     ///   CloudEvents Strings;
     /// - every string at most `max_attribute_len` bytes, except a UUID id
     ///   (always the 36 bytes of its text, so a generated id never fails a
-    ///   small limit); the payload at most `max_payload` bytes.
+    ///   small limit); the payload at most `max_payload` bytes;
+    /// - text data under a JSON `datacontenttype`: exactly one JSON value
+    ///   ([`Rule::NotJson`]; surrounding whitespace is dropped).
     pub fn build(self) -> Result<Signal, SignalError> {
         self.validate()?;
+        let mut datacontenttype = self.datacontenttype;
+        let (data, text_data) = match self.data {
+            None => (None, false),
+            Some(Form::Binary(p)) => (Some(p), false),
+            Some(Form::Json(p)) => (Some(trim_json_whitespace(p)), true),
+            Some(Form::Text(p)) => match &datacontenttype {
+                None => {
+                    datacontenttype = Some(Text::from_static(TEXT_PLAIN_UTF8));
+                    (Some(p), true)
+                }
+                Some(ct) if is_json_content_type(ct) => (Some(checked_json(p)?), true),
+                Some(_) => (Some(p), true),
+            },
+        };
         let bare = self.subject.is_none()
-            && self.datacontenttype.is_none()
             && self.time.is_none()
             && self.dataschema.is_none()
             && self.extensions.is_empty();
-        let extras = (!bare).then(|| {
-            Arc::new(Extras {
+        let extras = if bare && datacontenttype.is_none() && !text_data {
+            None
+        } else if bare && text_data && datacontenttype.as_deref() == Some(TEXT_PLAIN_UTF8) {
+            Some(text_plain_extras())
+        } else {
+            Some(Arc::new(Extras {
                 subject: self.subject,
-                datacontenttype: self.datacontenttype,
+                datacontenttype,
                 time: self.time,
                 dataschema: self.dataschema,
                 extensions: self.extensions.into_boxed_slice(),
-            })
-        });
+                text_data,
+            }))
+        };
         Ok(Signal {
             id: self.id.unwrap_or_else(SignalId::now_v7),
             source: self.source,
             ty: self.ty,
             extras,
-            data: self.data,
+            data,
         })
+    }
+}
+
+/// Whether `b` is JSON whitespace (RFC 8259: space, tab, LF, CR).
+fn is_json_whitespace(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The payload without surrounding JSON whitespace (no copy when there is
+/// none, the usual case).
+fn trim_json_whitespace(p: Payload) -> Payload {
+    let bytes = p.as_bytes();
+    let start = bytes.iter().position(|b| !is_json_whitespace(b));
+    let end = bytes.iter().rposition(|b| !is_json_whitespace(b));
+    match (start, end) {
+        (Some(0), Some(e)) if e + 1 == bytes.len() => p,
+        (Some(s), Some(e)) => p.slice(s..=e).unwrap_or(p),
+        _ => p,
+    }
+}
+
+/// Text data under a JSON content type: exactly one JSON value, trimmed.
+fn checked_json(p: Payload) -> Result<Payload, SignalError> {
+    let p = trim_json_whitespace(p);
+    // Text data comes from a `str`, so it is UTF-8; `RawValue` skips nested
+    // values without recursion, so deep input is no risk.
+    let text = std::str::from_utf8(p.as_bytes()).unwrap_or_default();
+    let checked = serde_json::from_str::<&serde_json::value::RawValue>(text).map(|_| ());
+    match checked {
+        Ok(()) => Ok(p),
+        Err(e) => {
+            let rule = Rule::NotJson {
+                message: Text::from(e.to_string()),
+            };
+            Err(SignalError::new(Attribute::Data, rule, None))
+        }
+    }
+}
+
+impl SignalBuilder {
+    /// The payload set so far, for the size check.
+    pub(super) fn payload_len(&self) -> usize {
+        self.data.as_ref().map_or(0, |d| d.payload().len())
     }
 }
 
@@ -497,8 +693,19 @@ mod tests {
         assert_eq!(s.datacontenttype(), None);
         assert_eq!(s.dataschema(), None);
         assert_eq!(s.extensions().count(), 0);
-        assert!(s.data().is_empty());
+        assert!(s.data().is_empty() && !s.has_data());
         assert!(s.extras.is_none());
+        // Bytes add nothing either; text gets the shared text/plain extras.
+        assert!(Signal::new("t", "/s", vec![1]).unwrap().extras.is_none());
+        let (a, b) = (
+            Signal::new("t", "/s", "a").unwrap(),
+            Signal::new("t", "/s", "b").unwrap(),
+        );
+        assert!(Arc::ptr_eq(
+            a.extras.as_ref().unwrap(),
+            b.extras.as_ref().unwrap()
+        ));
+        assert_eq!(a.datacontenttype(), Some(TEXT_PLAIN_UTF8));
     }
 
     #[test]
@@ -573,14 +780,22 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(s.datacontenttype(), Some("application/vnd.x+json"));
-        // A later `data` replaces a failed `json_data`.
+        // A later `data` replaces a failed `json_data` (bytes here: text
+        // under the JSON content type it set would have to be JSON).
         let mut bad = std::collections::BTreeMap::new();
         bad.insert(vec![1], 1);
         let s = Signal::builder("t", "/s")
             .json_data(&bad)
-            .data("ok")
+            .data(b"ok".to_vec())
             .build();
         assert_eq!(s.unwrap().data().as_bytes(), b"ok");
+        let err = Signal::builder("t", "/s")
+            .json_data(&bad)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err.rule(), Rule::Serialization { .. }), "{err}");
+        assert!(!Signal::json("t", "/s", &1).unwrap().data_is_binary());
+        assert!(Signal::json("t", "/s", &bad).is_err());
     }
 
     #[test]

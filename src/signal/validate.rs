@@ -72,7 +72,7 @@ impl SignalBuilder {
             };
             return Err(SignalError::new(Attribute::Data, rule, None));
         }
-        let size = self.data.len();
+        let size = self.payload_len();
         let limit = self.limits.max_payload();
         if size > limit {
             let rule = Rule::PayloadTooLarge { size, limit };

@@ -2,11 +2,11 @@
 #![allow(dead_code)]
 
 use agentry::imp::Strategy;
-use agentry::{ActionError, AgentSpec, Instruction, Payload, Runtime, RuntimeBuilder, Signal};
+use agentry::{ActionError, AgentSpec, Instruction, Runtime, RuntimeBuilder, Signal};
 use std::sync::Once;
 
 /// A signal of type `ty` with `data`.
-pub fn sig(ty: &'static str, data: impl Into<Payload>) -> Signal {
+pub fn sig(ty: &'static str, data: impl Into<agentry::signal::Data>) -> Signal {
     Signal::new(ty, "/test", data).expect("valid test signal")
 }
 

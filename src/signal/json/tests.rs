@@ -105,6 +105,8 @@ fn absent_content_type_means_json_both_ways() {
         assert!(json.contains("\"data_base64\""), "{json}");
         round_trip(&s);
     }
+    // Built text without a content type is text/plain, not JSON: a `str`
+    // says nothing about JSON (it used to go out inline as `[1,2]`).
     let s = Signal::builder("t", "/s")
         .id("1")
         .data("[1,2]")
@@ -112,8 +114,155 @@ fn absent_content_type_means_json_both_ways() {
         .unwrap();
     assert_eq!(
         s.to_json(),
-        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":[1,2]}"#
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain; charset=utf-8","data":"[1,2]"}"#
     );
+    round_trip(&s);
+    // A decoded JSON value keeps its absent content type through to_builder.
+    let copy = decode(input).unwrap().to_builder().id("2").build().unwrap();
+    assert_eq!(copy.datacontenttype(), None);
+    assert!(copy.to_json().ends_with(r#""data":{"a":1}}"#));
+}
+
+#[test]
+fn text_goes_out_as_a_string_and_never_as_a_number() {
+    // Defect: `Signal::new(ty, source, "1.50")` went out as the JSON number
+    // `1.50`, which other readers turn into `1.5`.
+    let s = Signal::builder("price.quoted", "/shop")
+        .id("1")
+        .data("1.50")
+        .build()
+        .unwrap();
+    assert_eq!(
+        s.to_json(),
+        r#"{"specversion":"1.0","id":"1","source":"/shop","type":"price.quoted","datacontenttype":"text/plain; charset=utf-8","data":"1.50"}"#
+    );
+    assert!(!Signal::new("t", "/s", "1.50").unwrap().data_is_binary());
+    round_trip(&s);
+    // Defect: text without a content type went out as `data_base64`.
+    let hello = Signal::new("t", "/s", String::from("hello")).unwrap();
+    assert!(
+        hello.to_json().ends_with(r#""data":"hello"}"#),
+        "{}",
+        hello.to_json()
+    );
+    round_trip(&hello);
+    // A content type set by the user is kept, before or after the data.
+    for s in [
+        Signal::builder("t", "/s")
+            .datacontenttype("text/csv")
+            .data("a,b")
+            .build(),
+        Signal::builder("t", "/s")
+            .data("a,b")
+            .datacontenttype("text/csv")
+            .build(),
+    ] {
+        let s = s.unwrap();
+        assert_eq!(s.datacontenttype(), Some("text/csv"));
+        assert!(
+            s.to_json()
+                .ends_with(r#""datacontenttype":"text/csv","data":"a,b"}"#)
+        );
+    }
+    // Control characters, quotes and non-ASCII text survive as a string.
+    let odd = Signal::new("t", "/s", "\u{0}\u{1f}\"\\ é 𝄞\n").unwrap();
+    assert!(
+        odd.to_json().contains(r#""data":"\u0000\u001f\"\\ é 𝄞\n""#),
+        "{}",
+        odd.to_json()
+    );
+    round_trip(&odd);
+}
+
+#[test]
+fn decoded_text_is_written_back_as_text() {
+    // Defect: `"datacontenttype":"text/plain","data":"héllo"` was written
+    // back as `data_base64`.
+    for input in [
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":"héllo"}"#,
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"application/xml","data":"<a b=\"c\"/>"}"#,
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"application/octet-stream","data":"raw"}"#,
+    ] {
+        let s = decode(input).unwrap();
+        assert!(!s.data_is_binary());
+        assert_eq!(s.to_json(), input);
+        round_trip(&s);
+    }
+    // And decoded bytes are written back as bytes, even valid UTF-8 under a
+    // text type, or valid JSON without a content type.
+    for input in [
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data_base64":"aMOpbGxv"}"#,
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"application/json","data_base64":"MQ=="}"#,
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data_base64":"MQ=="}"#,
+    ] {
+        let s = decode(input).unwrap();
+        assert!(s.data_is_binary());
+        assert_eq!(s.to_json(), input);
+        round_trip(&s);
+    }
+}
+
+#[test]
+fn empty_data_is_present_and_distinct_from_none() {
+    // Defect: `"data":""` under text/plain was written back without `data`.
+    let input = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":""}"#;
+    let s = decode(input).unwrap();
+    assert!(s.has_data() && s.data().is_empty());
+    assert_eq!(s.to_json(), input);
+    round_trip(&s);
+    let input = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data_base64":""}"#;
+    let s = decode(input).unwrap();
+    assert!(s.has_data() && s.data_is_binary());
+    assert_eq!(s.to_json(), input);
+    round_trip(&s);
+    let none = decode(r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#).unwrap();
+    assert!(!none.has_data() && !none.data_is_binary());
+    assert_ne!(none, s);
+    // Built: "" is empty text, an empty Vec empty bytes, no `data` none.
+    let text = Signal::new("t", "/s", "").unwrap();
+    assert!(text.has_data());
+    assert!(text.to_json().ends_with(r#""data":""}"#));
+    let bytes = Signal::new("t", "/s", Vec::new()).unwrap();
+    assert!(bytes.to_json().ends_with(r#""data_base64":""}"#));
+    let none = Signal::builder("t", "/s").build().unwrap();
+    assert!(!none.has_data());
+    assert_eq!(none.into_data(), Payload::new());
+    for s in [text, bytes] {
+        round_trip(&s);
+    }
+}
+
+#[test]
+fn text_under_a_json_content_type_must_be_json() {
+    for text in ["not json", "", "1 2", "{\"a\":", "'a'"] {
+        let err = Signal::builder("t", "/s")
+            .datacontenttype("application/json")
+            .data(text)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.attribute(), &Attribute::Data, "{text:?}");
+        assert!(matches!(err.rule(), Rule::NotJson { .. }), "{text:?}");
+        assert!(err.to_string().contains("not one JSON value"), "{err}");
+    }
+    // Surrounding whitespace is not part of the value and is dropped.
+    let s = Signal::builder("t", "/s")
+        .datacontenttype("application/cloudevents+json; charset=utf-8")
+        .data(" \t{\"a\": 1}\r\n")
+        .build()
+        .unwrap();
+    assert_eq!(s.data().as_bytes(), br#"{"a": 1}"#);
+    assert!(s.to_json().ends_with(r#""data":{"a": 1}}"#));
+    round_trip(&s);
+    // The number keeps its digits: JSON text is written verbatim.
+    let s = Signal::builder("t", "/s")
+        .datacontenttype("application/json")
+        .data("1.50")
+        .build()
+        .unwrap();
+    assert!(s.to_json().ends_with(r#""data":1.50}"#));
+    // A JSON string under a JSON type keeps its quotes.
+    let s = decode(r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"application/json","data":"x"}"#).unwrap();
+    assert_eq!(s.data().as_bytes(), br#""x""#);
 }
 
 #[test]
@@ -395,13 +544,32 @@ fn decodes_other_producers_output() {
         r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":null,"data_base64":null}"#,
     )
     .unwrap();
+    // JSON `null` is a value under a JSON (or absent) content type, distinct
+    // from no data (CloudEvents JSON format 3.1.1); under another it is no
+    // data, as for attributes.
     assert_eq!(null_data.data().as_bytes(), b"null");
-
-    let text_number = decode(
-        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":12}"#,
+    assert!(null_data.has_data());
+    assert!(null_data.to_json().ends_with(r#""data":null}"#));
+    round_trip(&null_data);
+    let text_null = decode(
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":null}"#,
     )
     .unwrap();
-    assert_eq!(text_number.data().as_bytes(), b"12");
+    assert!(!text_null.has_data());
+
+    // Under a non-JSON content type, `data` must be a string (it used to be
+    // read as its JSON text, which came back as a string: not a round trip).
+    let text_number = decode(
+        r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":12}"#,
+    );
+    assert_eq!(
+        text_number,
+        Err(DecodeError::WrongType {
+            attribute: Text::from("data"),
+            expected: "a string (its datacontenttype is not JSON)",
+            found: "a number",
+        })
+    );
 
     let escaped_text = decode(
         r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":"a\nb\u00e9"}"#,
@@ -600,6 +768,36 @@ fn rejection_table() {
             obj(r#","data_base64":"SGVs bG8=""#),
             d,
             Box::new(|e: &DecodeError| matches!(e, DecodeError::InvalidBase64 { .. })),
+        ),
+        (
+            "object data under a text type",
+            obj(r#","datacontenttype":"text/plain","data":{"a":1}"#),
+            d,
+            Box::new(wrong(
+                "data",
+                "a string (its datacontenttype is not JSON)",
+                "an object",
+            )),
+        ),
+        (
+            "array data under an xml type",
+            obj(r#","datacontenttype":"application/xml","data":[1]"#),
+            d,
+            Box::new(wrong(
+                "data",
+                "a string (its datacontenttype is not JSON)",
+                "an array",
+            )),
+        ),
+        (
+            "boolean data under a binary type",
+            obj(r#","datacontenttype":"application/octet-stream","data":false"#),
+            d,
+            Box::new(wrong(
+                "data",
+                "a string (its datacontenttype is not JSON)",
+                "a boolean",
+            )),
         ),
         (
             "data and data_base64",
@@ -1089,13 +1287,34 @@ fn arb_extension_value() -> impl Strategy<Value = ExtensionValue> {
     ]
 }
 
-fn arb_payload() -> impl Strategy<Value = Vec<u8>> {
+/// Data as a builder takes it: none, bytes, any text, or JSON text.
+#[derive(Clone, Debug)]
+enum GenData {
+    None,
+    Bytes(Vec<u8>),
+    Text(String),
+    Json(String),
+}
+
+fn arb_json_text() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..4096),
-        any::<i64>().prop_map(|n| n.to_string().into_bytes()),
-        "\\PC{0,40}".prop_map(|s| serde_json::to_vec(&s).unwrap()),
-        prop::collection::vec(any::<i32>(), 0..20).prop_map(|v| serde_json::to_vec(&v).unwrap()),
-        Just(br#"{ "a" : [1, 2.5e3, true, null], "b": "\u00e9" }"#.to_vec()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        Just("1.50".to_owned()),
+        "\\PC{0,40}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        prop::collection::vec(any::<i32>(), 0..20).prop_map(|v| serde_json::to_string(&v).unwrap()),
+        Just(r#"{ "a" : [1, 2.5e3, true, null], "b": "\u00e9" }"#.to_owned()),
+    ]
+}
+
+fn arb_data() -> impl Strategy<Value = GenData> {
+    prop_oneof![
+        Just(GenData::None),
+        prop::collection::vec(any::<u8>(), 0..4096).prop_map(GenData::Bytes),
+        arb_json_text().prop_map(|s| GenData::Bytes(s.into_bytes())),
+        any::<String>().prop_map(GenData::Text),
+        "[\\x00-\\x7f]{0,64}".prop_map(GenData::Text),
+        arb_json_text().prop_map(GenData::Text),
+        arb_json_text().prop_map(GenData::Json),
     ]
 }
 
@@ -1133,12 +1352,23 @@ fn arb_signal() -> impl Strategy<Value = Signal> {
             prop::option::of(content_types),
             prop::option::of("https://example\\.com/[a-z0-9/]{0,12}"),
             extensions,
-            arb_payload(),
+            arb_data(),
         ),
     )
         .prop_map(
-            |((ty, source, id, subject, time), (ct, schema, extensions, payload))| {
-                let mut b = Signal::builder(ty, source).data(payload);
+            |((ty, source, id, subject, time), (ct, schema, extensions, data))| {
+                let mut b = Signal::builder(ty, source);
+                let json_ct = ct.is_some_and(is_json_content_type);
+                b = match data {
+                    GenData::None => b,
+                    GenData::Bytes(bytes) => b.data(bytes),
+                    // Under a JSON type, text must be JSON: send it as a JSON string.
+                    GenData::Text(text) if json_ct => b.data(serde_json::to_string(&text).unwrap()),
+                    GenData::Text(text) => b.data(text),
+                    GenData::Json(text) => {
+                        b.json_data(&serde_json::from_str::<serde_json::Value>(&text).unwrap())
+                    }
+                };
                 if let Some(id) = id {
                     b = b.id(id);
                 }
