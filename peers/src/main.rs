@@ -1,5 +1,7 @@
-//! peers: agentry side by side with other Rust message-passing libraries on
-//! two workloads (one-way throughput, sequential round trip). See README.md.
+//! peers: agentry side by side with the libraries its users would pick
+//! instead, on four workloads (one-way, fan-in, round trip to an idle and to
+//! a busy receiver), each contender driven the way its own users drive it.
+//! See README.md.
 
 // Every contender runs under the same allocator.
 #[global_allocator]
@@ -14,21 +16,26 @@ mod ractor_bench;
 mod report;
 mod tokio_bench;
 
-use contender::{BoxError, Contender, MEASURED_REPS, ONE_WAY_MESSAGES, ROUND_TRIPS, WARMUP_REPS};
-use report::{ContenderResult, Summary};
+use contender::{BoxError, Contender, MEASURED_REPS, Sizes, WARMUP_REPS, quantile};
+use report::{ContenderResult, Summary, Workload};
 use std::process::ExitCode;
+use std::time::Duration;
 
-const USAGE: &str = "usage: peers [--json]\n\
+const USAGE: &str = "usage: peers [--json] [--quick]\n\
     \n\
-    Runs the one-way throughput and round-trip workloads through agentry and\n\
-    its peers and prints a markdown table (or JSON with --json).";
+    Runs the one-way, fan-in, idle round-trip and busy round-trip workloads\n\
+    through agentry and its peers and prints a markdown table (or JSON with\n\
+    --json). --quick runs about a tenth of the messages (a smoke run; its\n\
+    figures are noisier).";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let mut json = false;
+    let mut sizes = Sizes::FULL;
     for arg in &argv[1..] {
         match arg.as_str() {
             "--json" => json = true,
+            "--quick" => sizes = Sizes::QUICK,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -39,7 +46,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    match run(&argv, json) {
+    match run(&argv, json, sizes) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -48,23 +55,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(argv: &[String], json: bool) -> Result<(), BoxError> {
+fn run(argv: &[String], json: bool, sizes: Sizes) -> Result<(), BoxError> {
     // One contender at a time: each is started, measured, and shut down
-    // (every thread it started joined) before the next one starts.
+    // (every thread it started joined) before the next one starts. The
+    // first row is the baseline of the ratio column.
     let results = vec![
-        measure("agentry (full)", agentry_bench::AgentryBench::start)?,
-        measure("crossbeam", crossbeam_bench::CrossbeamBench::start)?,
-        measure("tokio mpsc + oneshot", tokio_bench::TokioBench::start)?,
-        measure("actix", actix_bench::ActixBench::start)?,
-        measure("kameo", kameo_bench::KameoBench::start)?,
-        measure("ractor", ractor_bench::RactorBench::start)?,
+        measure("agentry", agentry_bench::AgentryBench::start, sizes)?,
+        measure(
+            "agentry, pre-built signals",
+            agentry_bench::AgentryBench::start_prebuilt,
+            sizes,
+        )?,
+        measure("crossbeam", crossbeam_bench::CrossbeamBench::start, sizes)?,
+        measure("tokio", tokio_bench::TokioBench::start, sizes)?,
+        measure("actix", actix_bench::ActixBench::start, sizes)?,
+        measure("kameo", kameo_bench::KameoBench::start, sizes)?,
+        measure("ractor", ractor_bench::RactorBench::start, sizes)?,
     ];
     let machine = report::Machine::detect();
     let command = argv.join(" ");
+    let date = report::today();
+    let setup = report::Setup {
+        machine: &machine,
+        command: &command,
+        date: &date,
+        sizes,
+    };
     if json {
-        println!("{}", report::json(&machine, &command, &results));
+        println!("{}", report::json(&setup, &results));
     } else {
-        print!("{}", report::table(&machine, &command, &results));
+        print!("{}", report::table(&setup, &results));
     }
     Ok(())
 }
@@ -78,33 +98,60 @@ fn live_threads() -> Option<usize> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Starts one contender, runs warm-up and measured repetitions of both
-/// workloads, shuts it down.
+/// Runs `rep` once unmeasured, then `MEASURED_REPS` times, keeping the
+/// measured results.
+fn reps<T>(mut rep: impl FnMut() -> Result<T, BoxError>) -> Result<Vec<T>, BoxError> {
+    for _ in 0..WARMUP_REPS {
+        rep()?;
+    }
+    (0..MEASURED_REPS).map(|_| rep()).collect()
+}
+
+fn per_message(elapsed: Duration, n: u64) -> f64 {
+    elapsed.as_nanos() as f64 / n as f64
+}
+
+/// Starts one contender, runs warm-up and measured repetitions of every
+/// workload, shuts it down, and checks that its threads are gone.
 fn measure<C: Contender>(
     name: &'static str,
     start: fn() -> Result<C, BoxError>,
+    sizes: Sizes,
 ) -> Result<ContenderResult, BoxError> {
     eprintln!("running {name} ...");
     let with_name = |e: BoxError| -> BoxError { format!("{name}: {e}").into() };
-    let mut contender = start().map_err(with_name)?;
+    let mut c = start().map_err(with_name)?;
 
-    let mut msgs_per_sec = Vec::with_capacity(MEASURED_REPS);
-    for rep in 0..WARMUP_REPS + MEASURED_REPS {
-        let elapsed = contender.one_way(ONE_WAY_MESSAGES).map_err(with_name)?;
-        if rep >= WARMUP_REPS {
-            msgs_per_sec.push(ONE_WAY_MESSAGES as f64 / elapsed.as_secs_f64());
-        }
+    let one_way = reps(|| c.one_way(sizes.one_way))
+        .map_err(with_name)?
+        .into_iter()
+        .map(|d| per_message(d, sizes.one_way))
+        .collect();
+    eprintln!("  (a) one-way done");
+
+    let fan_in: Option<Vec<f64>> = reps(|| c.fan_in(sizes.fan_in))
+        .map_err(with_name)?
+        .into_iter()
+        .map(|d| d.map(|d| per_message(d, sizes.fan_in)))
+        .collect();
+    eprintln!("  (b) fan-in done");
+
+    let idle = reps(|| c.round_trip_idle(sizes.round_trips))
+        .map_err(with_name)?
+        .into_iter()
+        .map(|d| per_message(d, sizes.round_trips))
+        .collect();
+    eprintln!("  (c) idle round trip done");
+
+    let (mut p50, mut p99, mut stream) = (Vec::new(), Vec::new(), Vec::new());
+    for mut busy in reps(|| c.round_trip_busy(sizes.busy_round_trips)).map_err(with_name)? {
+        p50.push(quantile(&mut busy.samples, 0.50));
+        p99.push(quantile(&mut busy.samples, 0.99));
+        stream.push(busy.sent as f64 / sizes.busy_round_trips as f64);
     }
+    eprintln!("  (d) busy round trip done");
 
-    let mut ns_per_trip = Vec::with_capacity(MEASURED_REPS);
-    for rep in 0..WARMUP_REPS + MEASURED_REPS {
-        let elapsed = contender.round_trip(ROUND_TRIPS).map_err(with_name)?;
-        if rep >= WARMUP_REPS {
-            ns_per_trip.push(elapsed.as_nanos() as f64 / ROUND_TRIPS as f64);
-        }
-    }
-
-    contender.shutdown().map_err(with_name)?;
+    c.shutdown().map_err(with_name)?;
     // Every thread the contender started must be gone before the next one
     // runs (on 2 cores a leftover spinning thread would skew its figures).
     match live_threads() {
@@ -116,7 +163,13 @@ fn measure<C: Contender>(
     }
     Ok(ContenderResult {
         name,
-        one_way_msgs_per_sec: Summary::of(msgs_per_sec),
-        round_trip_ns: Summary::of(ns_per_trip),
+        summaries: vec![
+            (Workload::OneWay, Some(Summary::of(one_way))),
+            (Workload::FanIn, fan_in.map(Summary::of)),
+            (Workload::RoundTripIdle, Some(Summary::of(idle))),
+            (Workload::RoundTripBusyP50, Some(Summary::of(p50))),
+            (Workload::RoundTripBusyP99, Some(Summary::of(p99))),
+            (Workload::BusyStream, Some(Summary::of(stream))),
+        ],
     })
 }

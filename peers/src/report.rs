@@ -1,6 +1,8 @@
 //! Summaries, the machine description, and the two output formats.
 
-use crate::contender::{MEASURED_REPS, ONE_WAY_MESSAGES, ROUND_TRIPS, WARMUP_REPS};
+use crate::contender::{
+    FAN_IN_PRODUCERS, FAN_IN_RECEIVERS, MEASURED_REPS, STREAM_BATCH, Sizes, WARMUP_REPS,
+};
 use std::fmt::Write as _;
 
 /// Median and range of the measured repetitions.
@@ -32,10 +34,73 @@ impl Summary {
     }
 }
 
+/// The workloads, in table order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    OneWay,
+    FanIn,
+    RoundTripIdle,
+    RoundTripBusyP50,
+    RoundTripBusyP99,
+    BusyStream,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] = [
+        Workload::OneWay,
+        Workload::FanIn,
+        Workload::RoundTripIdle,
+        Workload::RoundTripBusyP50,
+        Workload::RoundTripBusyP99,
+        Workload::BusyStream,
+    ];
+
+    /// The label in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Workload::OneWay => "(a) one-way 1 -> 1, ns/msg",
+            Workload::FanIn => "(b) fan-in 4 -> 1,000, ns/msg",
+            Workload::RoundTripIdle => "(c) round trip, idle receiver, ns",
+            Workload::RoundTripBusyP50 => "(d) round trip, busy receiver, p50 ns",
+            Workload::RoundTripBusyP99 => "(d) round trip, busy receiver, p99 ns",
+            Workload::BusyStream => "(d) info: stream msgs taken per round trip",
+        }
+    }
+
+    /// The key in the JSON output.
+    pub fn key(self) -> &'static str {
+        match self {
+            Workload::OneWay => "one_way_ns_per_msg",
+            Workload::FanIn => "fan_in_ns_per_msg",
+            Workload::RoundTripIdle => "round_trip_idle_ns",
+            Workload::RoundTripBusyP50 => "round_trip_busy_p50_ns",
+            Workload::RoundTripBusyP99 => "round_trip_busy_p99_ns",
+            Workload::BusyStream => "busy_stream_msgs_per_round_trip",
+        }
+    }
+
+    /// A figure of this workload as shown in the table.
+    fn show(self, x: f64) -> String {
+        match self {
+            Workload::BusyStream if x.is_finite() => format!("{x:.1}"),
+            _ => grouped(x),
+        }
+    }
+}
+
+/// One contender's summaries; `None` for a workload it does not run.
 pub struct ContenderResult {
     pub name: &'static str,
-    pub one_way_msgs_per_sec: Summary,
-    pub round_trip_ns: Summary,
+    pub summaries: Vec<(Workload, Option<Summary>)>,
+}
+
+impl ContenderResult {
+    pub fn get(&self, workload: Workload) -> Option<&Summary> {
+        self.summaries
+            .iter()
+            .find(|(w, _)| *w == workload)
+            .and_then(|(_, s)| s.as_ref())
+    }
 }
 
 pub struct Machine {
@@ -72,12 +137,11 @@ fn ratio(value: f64, baseline: f64) -> f64 {
     value / baseline
 }
 
-fn millions(x: f64) -> String {
-    format!("{:.2}", x / 1e6)
-}
-
 /// An integer with thousands separators.
 fn grouped(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".to_string();
+    }
     let digits = format!("{:.0}", x);
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -89,52 +153,95 @@ fn grouped(x: f64) -> String {
     out
 }
 
-pub fn table(machine: &Machine, command: &str, results: &[ContenderResult]) -> String {
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// What the run was: machine, command, date, sizes.
+pub struct Setup<'a> {
+    pub machine: &'a Machine,
+    pub command: &'a str,
+    pub date: &'a str,
+    pub sizes: Sizes,
+}
+
+pub fn table(setup: &Setup<'_>, results: &[ContenderResult]) -> String {
+    let sizes = setup.sizes;
     let mut out = String::new();
     let _ = writeln!(out, "# peers: agentry and other message-passing libraries");
     let _ = writeln!(out);
-    let _ = writeln!(out, "machine: {} ({} cores)", machine.cpu, machine.cores);
-    let _ = writeln!(out, "command: {command}");
     let _ = writeln!(
         out,
-        "one-way: 1 producer -> 1 consumer, {} messages; round trip: {} sequential request/replies; \
-         {} warm-up + {} measured repetitions each; allocator: mimalloc for all",
-        grouped(ONE_WAY_MESSAGES as f64),
-        grouped(ROUND_TRIPS as f64),
+        "machine: {} ({} cores); date: {}; command: {}",
+        setup.machine.cpu, setup.machine.cores, setup.date, setup.command
+    );
+    let _ = writeln!(
+        out,
+        "sizes per repetition: (a) {} messages, (b) {} messages, (c) {} round trips, (d) {} round trips \
+         (stream batches of {}); {} warm-up + {} measured repetitions each; allocator: mimalloc for all",
+        grouped(sizes.one_way as f64),
+        grouped(sizes.fan_in as f64),
+        grouped(sizes.round_trips as f64),
+        grouped(sizes.busy_round_trips as f64),
+        STREAM_BATCH,
         WARMUP_REPS,
         MEASURED_REPS
     );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| contender | one-way msg/s (median) | vs agentry (higher = faster) | round trip ns (median) | vs agentry (lower = faster) |"
+        "| workload | contender | median | [min..max] | vs agentry |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|");
     let Some(base) = results.first() else {
         return out;
     };
-    for r in results {
-        let ow = &r.one_way_msgs_per_sec;
-        let rt = &r.round_trip_ns;
-        let _ = writeln!(
-            out,
-            "| {} | {} M [{}..{}] | {:.2}x | {} [{}..{}] | {:.2}x |",
-            r.name,
-            millions(ow.median),
-            millions(ow.min),
-            millions(ow.max),
-            ratio(ow.median, base.one_way_msgs_per_sec.median),
-            grouped(rt.median),
-            grouped(rt.min),
-            grouped(rt.max),
-            ratio(rt.median, base.round_trip_ns.median),
-        );
+    for workload in Workload::ALL {
+        let base_median = base.get(workload).map_or(f64::NAN, |s| s.median);
+        for r in results {
+            match r.get(workload) {
+                Some(s) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | [{}..{}] | {:.2}x |",
+                        workload.label(),
+                        r.name,
+                        workload.show(s.median),
+                        workload.show(s.min),
+                        workload.show(s.max),
+                        ratio(s.median, base_median),
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "| {} | {} | not run | | |", workload.label(), r.name);
+                }
+            }
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Cells: median of the {MEASURED_REPS} measured repetitions [min..max]. \
-         \"vs agentry\" = contender / agentry (the first row)."
+        "Cells: median of the {MEASURED_REPS} measured repetitions [min..max], in nanoseconds \
+         (lower is faster). \"vs agentry\" = contender median / agentry median (the first row: \
+         signals built inside the timed loop); below 1.00x the contender is faster than agentry. \
+         (d): p50 and p99 of each repetition's round trips, then the median and range of those \
+         over the repetitions. The info row is not a speed: it is how many stream messages the \
+         receiver took per round trip during (d), i.e. how busy the receiver really was (higher = \
+         busier)."
     );
     out
 }
@@ -180,44 +287,50 @@ fn json_summary(s: &Summary) -> String {
     )
 }
 
-pub fn json(machine: &Machine, command: &str, results: &[ContenderResult]) -> String {
+pub fn json(setup: &Setup<'_>, results: &[ContenderResult]) -> String {
+    let sizes = setup.sizes;
     let mut out = String::new();
     let _ = writeln!(out, "{{");
     let _ = writeln!(
         out,
         "  \"machine\": {{\"cpu\": {}, \"cores\": {}}},",
-        json_str(&machine.cpu),
-        machine.cores
+        json_str(&setup.machine.cpu),
+        setup.machine.cores
     );
-    let _ = writeln!(out, "  \"command\": {},", json_str(command));
+    let _ = writeln!(out, "  \"command\": {},", json_str(setup.command));
+    let _ = writeln!(out, "  \"date\": {},", json_str(setup.date));
     let _ = writeln!(
         out,
-        "  \"config\": {{\"one_way_messages\": {ONE_WAY_MESSAGES}, \"round_trips\": {ROUND_TRIPS}, \
-         \"warmup_reps\": {WARMUP_REPS}, \"measured_reps\": {MEASURED_REPS}, \"allocator\": \"mimalloc\"}},"
+        "  \"config\": {{\"one_way_messages\": {}, \"fan_in_messages\": {}, \"fan_in_producers\": {FAN_IN_PRODUCERS}, \
+         \"fan_in_receivers\": {FAN_IN_RECEIVERS}, \"round_trips\": {}, \"busy_round_trips\": {}, \"stream_batch\": {STREAM_BATCH}, \
+         \"warmup_reps\": {WARMUP_REPS}, \"measured_reps\": {MEASURED_REPS}, \"allocator\": \"mimalloc\"}},",
+        sizes.one_way, sizes.fan_in, sizes.round_trips, sizes.busy_round_trips
     );
     let _ = writeln!(out, "  \"results\": [");
     let base = results.first();
     for (i, r) in results.iter().enumerate() {
-        let (ow_vs, rt_vs) = base.map_or((f64::NAN, f64::NAN), |b| {
-            (
-                ratio(r.one_way_msgs_per_sec.median, b.one_way_msgs_per_sec.median),
-                ratio(r.round_trip_ns.median, b.round_trip_ns.median),
-            )
-        });
         let _ = writeln!(out, "    {{");
         let _ = writeln!(out, "      \"contender\": {},", json_str(r.name));
-        let _ = writeln!(
-            out,
-            "      \"one_way_msgs_per_sec\": {},",
-            json_summary(&r.one_way_msgs_per_sec)
-        );
-        let _ = writeln!(out, "      \"one_way_vs_agentry\": {},", json_num(ow_vs));
-        let _ = writeln!(
-            out,
-            "      \"round_trip_ns\": {},",
-            json_summary(&r.round_trip_ns)
-        );
-        let _ = writeln!(out, "      \"round_trip_vs_agentry\": {}", json_num(rt_vs));
+        for (j, workload) in Workload::ALL.iter().enumerate() {
+            let comma = if j + 1 < Workload::ALL.len() { "," } else { "" };
+            match r.get(*workload) {
+                Some(s) => {
+                    let vs = base
+                        .and_then(|b| b.get(*workload))
+                        .map_or(f64::NAN, |b| ratio(s.median, b.median));
+                    let _ = writeln!(
+                        out,
+                        "      {}: {{\"summary\": {}, \"vs_agentry\": {}}}{comma}",
+                        json_str(workload.key()),
+                        json_summary(s),
+                        json_num(vs)
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "      {}: null{comma}", json_str(workload.key()));
+                }
+            }
+        }
         let comma = if i + 1 < results.len() { "," } else { "" };
         let _ = writeln!(out, "    }}{comma}");
     }
@@ -226,7 +339,7 @@ pub fn json(machine: &Machine, command: &str, results: &[ContenderResult]) -> St
         out,
         "  \"notes\": {}",
         json_str(
-            "vs_agentry = contender median / agentry median; one-way: higher is faster, round trip: lower is faster"
+            "all figures in nanoseconds, lower is faster, except busy_stream_msgs_per_round_trip (stream messages the receiver took per round trip during (d): higher = busier receiver); vs_agentry = contender median / agentry median (first row, signals built in the timed loop); null = workload not run"
         )
     );
     let _ = write!(out, "}}");
@@ -249,6 +362,13 @@ mod tests {
         assert_eq!(grouped(7.0), "7");
         assert_eq!(grouped(1234.4), "1,234");
         assert_eq!(grouped(1_234_567.0), "1,234,567");
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        let d = today();
+        assert_eq!(d.len(), 10);
+        assert!(d.starts_with("20"));
     }
 
     #[test]
