@@ -84,9 +84,11 @@
 //! ## Optimizations
 //! `fast-path`, `zero-copy`, `pooling`, `batching` and `mimalloc` are cargo
 //! features that change speed and allocation, never results.
-//! [`docs::features`] says what each one switches; `features.md` in the
+//! [`docs::features`] says what each one switches; [`features.md`] in the
 //! repository has the measured figures. The [`docs`] pages are the design
 //! notes (concurrency protocol and lock order, pool, snapshot).
+//!
+//! [`features.md`]: https://github.com/agentry-rs/agentry/blob/main/features.md
 #![forbid(unsafe_code)]
 
 pub mod action;

@@ -31,4 +31,6 @@
 //! `cargo bench` and `cargo test --all-targets` never start valgrind.
 //!
 //! No feature changes the public API or what it returns; only speed and
-//! allocation. `features.md` in the repository has the figures.
+//! allocation. [`features.md`] in the repository has the figures.
+//!
+//! [`features.md`]: https://github.com/agentry-rs/agentry/blob/main/features.md
