@@ -20,6 +20,10 @@
 //! A full mailbox hands the signal back; the sender retries it and the retry
 //! time counts in the latency. `--fail-rate` sends that fraction of signals to
 //! an action that fails, to exercise the error path.
+//!
+//! Also printed: the route memo's hits, misses and hit rate, summed over
+//! every agent (`AgentRef::memo_stats()`; bus deliveries count too; there is
+//! no memo without `fast-path`).
 
 use agentry::{ActionError, AgentRef, AgentSpec, Instruction, Runtime, Signal};
 use clap::{Parser, ValueEnum};
@@ -232,6 +236,7 @@ fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
         "count": h.len(),
         "p50_us": us(0.50),
         "p90_us": us(0.90),
+        "p95_us": us(0.95),
         "p99_us": us(0.99),
         "p99_9_us": us(0.999),
         "max_us": h.max() as f64 / 1_000.0,
@@ -371,6 +376,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = caller.publish.add(&h.publish);
     }
     let end_to_end = recorder.merged();
+    // Route-memo counters of every agent (bus deliveries included); both stay
+    // 0 without `fast-path`, which has no memo.
+    let (memo_hits, memo_misses) = agents.iter().fold((0u64, 0u64), |(h, m), a| {
+        let s = a.memo_stats();
+        (h + s.hits, m + s.misses)
+    });
     let report = rt.shutdown();
     let m = report.metrics;
     let ops = counts.sent.load(Ordering::Relaxed)
@@ -402,6 +413,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "call": percentiles(&caller.call),
             "state": percentiles(&caller.state),
             "publish": percentiles(&caller.publish),
+        },
+        "route_memo": {
+            "hits": memo_hits,
+            "misses": memo_misses,
+            "hit_rate": if memo_hits + memo_misses == 0 {
+                serde_json::Value::Null
+            } else {
+                json!(memo_hits as f64 / (memo_hits + memo_misses) as f64)
+            },
         },
         "peak_rss_kib": peak_rss_kib(),
     });
@@ -441,7 +461,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         m.processed,
         m.dead_lettered
     );
-    println!("latency (µs)          count      p50      p90      p99    p99.9      max");
+    match result["route_memo"]["hit_rate"].as_f64() {
+        Some(rate) => println!(
+            "route memo: hits {memo_hits}, misses {memo_misses}, hit rate {:.4}%",
+            100.0 * rate
+        ),
+        None => println!("route memo: off (no fast-path)"),
+    }
+    println!("latency (µs)          count      p50      p90      p95      p99    p99.9      max");
     for (name, key) in [
         ("send -> processed", "send_to_processed"),
         ("call round trip", "call"),
@@ -453,10 +480,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         println!(
-            "  {name:<18} {:>8} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+            "  {name:<18} {:>8} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
             l["count"],
             l["p50_us"].as_f64().unwrap_or(0.0),
             l["p90_us"].as_f64().unwrap_or(0.0),
+            l["p95_us"].as_f64().unwrap_or(0.0),
             l["p99_us"].as_f64().unwrap_or(0.0),
             l["p99_9_us"].as_f64().unwrap_or(0.0),
             l["max_us"].as_f64().unwrap_or(0.0),

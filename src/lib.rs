@@ -79,13 +79,18 @@
 //!
 //! ## Optimizations
 //! `fast-path`, `zero-copy`, `pooling`, `batching` and `mimalloc` are cargo
-//! features that change speed and allocation, never results. `features.md`
-//! describes each, with measured figures.
+//! features that change speed and allocation, never results.
+//! [`docs::features`] says what each one switches; [`features.md`] in the
+//! repository has the measured figures. The [`docs`] pages are the design
+//! notes (concurrency protocol and lock order, pool, snapshot).
+//!
+//! [`features.md`]: https://github.com/agentry-rs/agentry/blob/main/features.md
 #![forbid(unsafe_code)]
 
 pub mod action;
 pub mod agent;
 pub mod bus;
+pub mod docs;
 mod exec;
 #[doc(hidden)]
 pub mod imp;

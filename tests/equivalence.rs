@@ -4,7 +4,8 @@
 //! (replies, errors, states, dead letters, emitted signals, counters) must be
 //! identical.
 //!
-//! The model is written from the semantics in SPEC.md, not from the runtime's
+//! The model is written from the documented semantics (the crate docs and the
+//! README's "Decided semantics"), not from the runtime's
 //! code: routing uses `Pattern::matches` (the reference matcher) and its own
 //! ordering function, processing is a simple loop over FIFO queues.
 //!

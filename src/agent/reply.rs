@@ -5,7 +5,7 @@
 //! while a late answer to an earlier, timed-out request is still in flight.
 //! The waiter spins, then yields, then parks: waking a parked thread costs tens
 //! of microseconds on small VMs, so a round trip that is answered quickly must
-//! never park (see DESIGN.md, "parking is the cliff").
+//! never park: the park and wake-up would cost more than the round trip itself.
 
 use crate::agent::error::CallError;
 use std::any::Any;

@@ -1,0 +1,20 @@
+//! Design notes for maintainers: how the runtime is built, and why.
+//!
+//! Each page is an empty module whose documentation is the page (as in
+//! `arc-swap`'s `docs` module). Nothing here is API; file paths are relative
+//! to the crate root.
+//!
+//! * [`concurrency`]: one agent's mutexes and flags, the order they are
+//!   taken in, and why no wake-up is lost.
+//! * [`pool`]: where instruction objects and reply slots come from.
+//! * [`snapshot`]: the `fast-path` state snapshot and when it is stale.
+//! * [`features`]: what each cargo feature really switches.
+//!
+//! The pages describe the code of this version. The agent's engine is being
+//! reworked; whoever changes `src/agent/cell.rs` updates [`concurrency`] in
+//! the same commit.
+
+pub mod concurrency;
+pub mod features;
+pub mod pool;
+pub mod snapshot;
