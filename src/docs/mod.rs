@@ -4,15 +4,14 @@
 //! `arc-swap`'s `docs` module). Nothing here is API; file paths are relative
 //! to the crate root.
 //!
-//! * [`concurrency`]: one agent's mutexes and flags, the order they are
-//!   taken in, and why no wake-up is lost.
+//! * [`concurrency`]: the claim protocol, one agent's locks and the order
+//!   they are taken in, the run queue, and why no wake-up is lost.
 //! * [`pool`]: where instruction objects and reply slots come from.
 //! * [`snapshot`]: the `fast-path` state snapshot and when it is stale.
 //! * [`features`]: what each cargo feature really switches.
 //!
-//! The pages describe the code of this version. The agent's engine is being
-//! reworked; whoever changes `src/agent/cell.rs` updates [`concurrency`] in
-//! the same commit.
+//! The pages describe the code of this version: whoever changes `src/agent`
+//! or `src/exec` updates [`concurrency`] in the same commit.
 
 pub mod concurrency;
 pub mod features;

@@ -49,6 +49,9 @@ thread_local! {
 
 pub(crate) struct RunQueue {
     id: usize,
+    /// No workers: one thread drives, so the overflow list is the whole
+    /// queue (a lock nobody contends, no fence, nobody to wake).
+    deterministic: bool,
     ring: ArrayQueue<Entry>,
     overflow: Mutex<VecDeque<Entry>>,
     overflowed: AtomicBool,
@@ -73,7 +76,8 @@ impl RunQueue {
         let stealers = deques.iter().map(Worker::stealer).collect();
         let queue = RunQueue {
             id: NEXT_QUEUE.fetch_add(1, Ordering::Relaxed),
-            ring: ArrayQueue::new(RING),
+            deterministic: workers == 0,
+            ring: ArrayQueue::new(if workers == 0 { 1 } else { RING }),
             overflow: Mutex::new(VecDeque::new()),
             overflowed: AtomicBool::new(false),
             stealers,
@@ -95,6 +99,10 @@ impl RunQueue {
         if self.stopping.load(Ordering::Acquire) {
             return;
         }
+        if self.deterministic {
+            self.lock_overflow().push_back(entry);
+            return;
+        }
         let entry = LOCAL
             .try_with(|local| match &*local.borrow() {
                 Some((id, deque)) if *id == self.id => {
@@ -114,6 +122,10 @@ impl RunQueue {
         }
     }
 
+    fn lock_overflow(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
+        self.overflow.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn push_global(&self, entry: Entry) {
         let entry = if self.overflowed.load(Ordering::Acquire) {
             entry
@@ -123,7 +135,7 @@ impl RunQueue {
                 Err(entry) => entry,
             }
         };
-        let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut overflow = self.lock_overflow();
         overflow.push_back(entry);
         self.overflowed.store(true, Ordering::Release);
     }
@@ -131,13 +143,16 @@ impl RunQueue {
     /// Takes the next entry of the global queue, if any (also the
     /// deterministic driver's queue).
     pub fn pop(&self) -> Option<Entry> {
+        if self.deterministic {
+            return self.lock_overflow().pop_front();
+        }
         if let Some(e) = self.ring.pop() {
             return Some(e);
         }
         if !self.overflowed.load(Ordering::Acquire) {
             return None;
         }
-        let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut overflow = self.lock_overflow();
         let e = overflow.pop_front();
         if overflow.is_empty() {
             self.overflowed.store(false, Ordering::Release);
