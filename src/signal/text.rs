@@ -6,7 +6,8 @@
 //! signal from literals allocates nothing and cloning one never copies bytes.
 //!
 //! A `Text` also carries room for its own hash (inside the 24 bytes), filled
-//! the first time a route memo looks it up: a signal's type is hashed at most
+//! the first time a route memo looks it up or, for a `&'static str` type, by
+//! validation from its per-thread cache: a signal's type is hashed at most
 //! once, not once per lookup.
 
 use std::borrow::Borrow;
@@ -76,6 +77,15 @@ impl Text {
         }
     }
 
+    /// The string when it is a `&'static str` (whose bytes can never change,
+    /// so what was proven about them once stays true).
+    pub(crate) fn as_static(&self) -> Option<&'static str> {
+        match &self.0 {
+            Repr::Static(_, s) => Some(s),
+            Repr::Shared(..) => None,
+        }
+    }
+
     fn cell(&self) -> &AtomicU32 {
         match &self.0 {
             Repr::Static(h, _) | Repr::Shared(h, _) => &h.0,
@@ -95,8 +105,15 @@ impl Text {
         widen(h)
     }
 
+    /// Stores a key hash computed earlier by [`compute_key_hash`](Self::compute_key_hash)
+    /// for this same string.
+    pub(crate) fn set_key_hash(&self, h: u32) {
+        debug_assert_eq!(h, Text::compute_key_hash(self.as_str()));
+        self.cell().store(h, Ordering::Relaxed);
+    }
+
     /// The 32 bits [`key_hash`](Self::key_hash) keeps for `s` (never 0).
-    fn compute_key_hash(s: &str) -> u32 {
+    pub(crate) fn compute_key_hash(s: &str) -> u32 {
         use std::hash::BuildHasher;
         let h = foldhash::fast::FixedState::with_seed(KEY_SEED).hash_one(s);
         ((h >> 32) as u32).max(1)
@@ -254,5 +271,7 @@ mod tests {
         );
         assert_ne!(a.key_hash(), Text::from("order.updated").key_hash());
         assert_ne!(Text::from("").key_hash(), 0);
+        assert_eq!(a.as_static(), Some("order.created"));
+        assert_eq!(b.as_static(), None);
     }
 }
