@@ -16,7 +16,7 @@ const UUID_LEN: usize = 36;
 ///
 /// Generated ids are UUIDs stored as 16 bytes, so making one allocates nothing
 /// and, being v7, they sort by creation time: strictly increasing in the order
-/// one thread makes them, and by millisecond across threads (see
+/// one thread makes them, and by timestamp (clock tick) across threads (see
 /// [`SignalId::now_v7`]).
 ///
 /// Equality and hashing follow the CloudEvents string value: a `Uuid` equals a
@@ -43,9 +43,11 @@ impl SignalId {
     /// A fresh UUIDv7 (RFC 9562), from a generator owned by the calling
     /// thread: no lock, no system call per id.
     ///
-    /// - **Unique**, across threads too: besides the millisecond timestamp,
-    ///   every id carries 73 bits drawn from `rand`'s thread-local CSPRNG (a
-    ///   counter seeded at random each millisecond, and 32 fresh random bits).
+    /// - **Unique**: within a thread by construction; across threads (and
+    ///   processes) with overwhelming probability, since besides the
+    ///   millisecond timestamp every id carries 73 bits drawn from `rand`'s
+    ///   thread-local CSPRNG (a counter seeded at random each millisecond,
+    ///   and 32 fresh random bits).
     /// - **Strictly increasing per thread**: ids one thread makes sort in the
     ///   order it made them, even when the clock stalls or steps back (the
     ///   counter keeps counting under the last timestamp; RFC 9562 §6.2,
@@ -64,7 +66,12 @@ impl SignalId {
     /// assert_eq!(a.as_uuid().map(|u| u.get_version_num()), Some(7));
     /// ```
     pub fn now_v7() -> Self {
-        SignalId::Uuid(V7_GENERATOR.with(|g| g.borrow_mut().next(unix_millis())))
+        let id = V7_GENERATOR
+            .try_with(|g| g.borrow_mut().next(unix_millis()))
+            // Only while the thread's locals are being destroyed (a signal
+            // built in a thread-local destructor): uuid's shared generator.
+            .unwrap_or_else(|_| Uuid::now_v7());
+        SignalId::Uuid(id)
     }
 
     /// `text` as an id, stored as the `Uuid` variant when it is a canonical
