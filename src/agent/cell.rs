@@ -4,13 +4,13 @@
 //! One file per job:
 //! * `admission.rs`: routing a signal and taking it into the mailbox
 //!   (`send`, `call`), or handing it back (full, stopped, shutting down).
-//! * `turn.rs`: a turn: take a batch, run each action atomically, commit,
-//!   publish the snapshot, report failures, deliver emits and replies.
+//! * `turn.rs`: a turn: take a batch, run each action atomically, commit;
+//!   before an instruction's effects leave the agent, publish the snapshot,
+//!   then report failures, deliver emits and the reply.
 //! * `read_lane.rs`: `state()` and queries (from the snapshot with
 //!   `fast-path`, otherwise as messages served between instructions).
 //! * `close.rs`: stop and shutdown: close the mailbox, hand back the rest.
-//! * `on_thread.rs`: what this thread is running (reentrancy) and its
-//!   reusable batch buffer.
+//! * `on_thread.rs`: what this thread is running (reentrancy).
 //!
 //! ## Concurrency protocol
 //! Who runs the agent is decided by one atomic word, the
@@ -88,7 +88,7 @@ pub(crate) struct AgentCell<S, R> {
     pub(super) reads: Mutex<Vec<ReadJob<S, R>>>,
     pub(super) has_reads: AtomicBool,
     /// The state; locked only by the claim holder.
-    pub(super) core: Mutex<Core<S, R>>,
+    pub(super) core: Mutex<Core<S>>,
     pub(super) view: StateView<S>,
     pub(super) capacity: usize,
     pub(crate) memo_hits: AtomicU64,
@@ -107,23 +107,18 @@ pub(super) struct Inbox {
     pub closed: Option<DeadLetterReason>,
 }
 
-pub(super) struct Core<S, R> {
+pub(super) struct Core<S> {
     pub state: S,
     /// The state before the running action, to roll back to on failure.
     pub undo: Option<S>,
     /// The previous snapshot, reused by the next publish (`fast-path`).
     pub spare: Option<Arc<S>>,
-    /// Per executed instruction of the current batch: the first route's reply.
-    pub results: Vec<Option<R>>,
-    /// The batch's failed action runs, reported (failure hook, counters)
-    /// after the snapshot is published, in instruction order.
+    /// The failed action runs of the instruction being finished.
     pub failures: Vec<PendingFailure>,
 }
 
-/// An action run that failed, waiting to be reported after the batch commits.
+/// An action run that failed, reported when its instruction is finished.
 pub(super) struct PendingFailure {
-    /// The instruction's position in the batch.
-    pub index: usize,
     pub route: RouteId,
     pub error: ActionError,
 }
@@ -191,7 +186,6 @@ where
                 state,
                 undo: None,
                 spare: None,
-                results: Vec::new(),
                 failures: Vec::new(),
             }),
             view,

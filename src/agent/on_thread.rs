@@ -1,15 +1,13 @@
 //! What the current thread is doing: the agents whose turns it is running
 //! (a call or read from inside an agent's own turn could never be answered,
-//! so it is refused), and the batch buffer it lends to turns.
+//! so it is refused).
 
 use super::AgentId;
-use crate::instruction::Instruction;
 use std::cell::{Cell, RefCell};
 
 thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     static STACK: RefCell<Vec<AgentId>> = const { RefCell::new(Vec::new()) };
-    static BATCH: RefCell<Vec<Box<Instruction>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks `id` as running on this thread until the returned guard drops (also
@@ -45,23 +43,4 @@ pub(super) fn is_running(id: AgentId) -> bool {
         && STACK
             .try_with(|s| s.borrow().contains(&id))
             .unwrap_or(false)
-}
-
-/// The thread's batch buffer, lent out for the length of a turn (a nested
-/// turn on the same thread gets a fresh one).
-pub(super) fn take_batch_buffer() -> Vec<Box<Instruction>> {
-    BATCH
-        .try_with(|b| std::mem::take(&mut *b.borrow_mut()))
-        .unwrap_or_default()
-}
-
-/// Gives the batch buffer back (empty), keeping the larger allocation.
-pub(super) fn put_batch_buffer(v: Vec<Box<Instruction>>) {
-    debug_assert!(v.is_empty());
-    let _ = BATCH.try_with(|b| {
-        let mut b = b.borrow_mut();
-        if b.capacity() < v.capacity() {
-            *b = v;
-        }
-    });
 }

@@ -113,7 +113,7 @@ where
     }
 
     /// Serves every read waiting in the lane; returns how many.
-    pub(super) fn serve_reads(&self, core: &mut super::cell::Core<S, R>) -> usize {
+    pub(super) fn serve_reads(&self, core: &mut super::cell::Core<S>) -> usize {
         if !self.has_reads.load(Ordering::Acquire) {
             return 0;
         }

@@ -2,11 +2,13 @@
 //!
 //! Reads waiting in the read lane are served first, then one batch (up to
 //! `batch_size` instructions with `batching`, otherwise one). Each action
-//! runs atomically against the state (rolled back on error or panic); after
-//! the batch the committed state is published to the snapshot (`fast-path`),
-//! and then, instruction by instruction, failures are reported, emitted
-//! signals delivered and replies sent, so a caller that has its reply reads
-//! its own write.
+//! runs atomically against the state (rolled back on error or panic). When
+//! an instruction has effects outside the agent (emitted or sent signals, a
+//! reply, a failure to report), the committed state is published to the
+//! snapshot (`fast-path`) first and the effects are delivered before the
+//! next instruction starts: a caller that has its reply reads its own write,
+//! and batching never reorders what other agents observe. Instructions
+//! without outside effects share one publish at the end of the batch.
 
 use super::cell::{AgentCell, CallSlot, Core, PendingFailure, lock};
 use super::on_thread;
@@ -71,11 +73,14 @@ where
         served
     }
 
-    /// Takes up to one batch from the mailbox, executes it, publishes the
-    /// committed state, then reports failures and delivers emitted signals
-    /// and replies, instruction by instruction.
-    fn run_batch(&self, core: &mut Core<S, R>, caller: Option<&Waiting<'_>>) -> usize {
-        let mut done = on_thread::take_batch_buffer();
+    /// Takes up to one batch from the mailbox and runs it, one instruction
+    /// at a time: execute, then, if anything of it leaves the agent (an
+    /// emitted or sent signal, a reply, a failure report), publish the
+    /// snapshot and deliver those, before the next instruction starts. So
+    /// what an agent commits and emits is visible to others in instruction
+    /// order, whatever the batch size; only instructions with no outside
+    /// effect share one publish, at the end of the batch.
+    fn run_batch(&self, core: &mut Core<S>, caller: Option<&Waiting<'_>>) -> usize {
         // The rest of a batch a caller's turn left behind comes first.
         let continued = self.rt.batch > 1 && !lock(&self.in_batch).is_empty();
         let (mut single, batched) = if continued {
@@ -93,8 +98,10 @@ where
             }
             (single, n > 1)
         };
-        core.results.clear();
-        core.failures.clear();
+        let pool_kind = self.rt.strategy.pool;
+        let mut n = 0;
+        // Committed since the snapshot was last published.
+        let mut unpublished = false;
         loop {
             // A batch is taken from `in_batch` one instruction at a time, so
             // that a stop meanwhile takes the rest (the guard is released
@@ -106,63 +113,66 @@ where
             };
             let Some(mut ins) = next else { break };
             self.mailbox.pending.fetch_sub(1, Ordering::AcqRel);
-            let first = self.execute(core, done.len(), &mut ins);
-            core.results.push(first);
+            core.failures.clear();
+            let first = self.execute(core, &mut ins);
+            n += 1;
+            unpublished = true;
             let mine = caller.is_some_and(|w| w.is_mine(&ins));
-            done.push(ins);
+            if ins.reply.is_some() || !ins.outbound.is_empty() || !core.failures.is_empty() {
+                self.publish_snapshot(core);
+                unpublished = false;
+                self.finish(core, &mut ins, first);
+            }
+            pool::give_back(pool_kind, ins);
             if mine {
                 break;
             }
         }
-        let n = done.len();
         if n == 0 {
-            on_thread::put_batch_buffer(done);
             return 0;
         }
-        self.publish_snapshot(core);
-        // Last first, so each instruction's failures are `pop`s off the end.
-        core.failures.reverse();
-        for (index, (ins, first)) in done.iter_mut().zip(core.results.drain(..)).enumerate() {
-            let is_call = ins.reply.is_some();
-            let mut first_error = None;
-            while let Some(f) = core.failures.pop_if(|f| f.index == index) {
-                self.rt.report_failure(&Failure {
-                    agent: self.id,
-                    route: f.route,
-                    signal: ins.signal(),
-                    error: &f.error,
-                    call: is_call,
-                });
-                first_error.get_or_insert(f.error);
-            }
-            self.flush_outbound(ins);
-            if let Some(to) = ins.reply.take()
-                && let Some(slot) = to.sink.as_any().downcast_ref::<CallSlot<R>>()
-            {
-                let result = match (first_error, first) {
-                    (Some(e), _) => Err(e),
-                    (None, Some(reply)) => Ok(reply),
-                    (None, None) => Err(ActionError::message(
-                        "the signal's route resolved to no action",
-                    )),
-                };
-                slot.fulfil(to.ticket, result.map_err(CallError::Action));
-            }
+        if unpublished {
+            self.publish_snapshot(core);
         }
-        let pool_kind = self.rt.strategy.pool;
-        for ins in done.drain(..) {
-            pool::give_back(pool_kind, ins);
-        }
-        on_thread::put_batch_buffer(done);
         self.rt.counters.processed.add(n as u64, Ordering::Release);
         n
+    }
+
+    /// After an instruction committed (and the snapshot shows it): reports
+    /// its failures, delivers what it emitted, and replies.
+    fn finish(&self, core: &mut Core<S>, ins: &mut Instruction, first: Option<R>) {
+        let is_call = ins.reply.is_some();
+        let mut first_error = None;
+        for f in core.failures.drain(..) {
+            self.rt.report_failure(&Failure {
+                agent: self.id,
+                route: f.route,
+                signal: ins.signal(),
+                error: &f.error,
+                call: is_call,
+            });
+            first_error.get_or_insert(f.error);
+        }
+        self.flush_outbound(ins);
+        if let Some(to) = ins.reply.take()
+            && let Some(slot) = to.sink.as_any().downcast_ref::<CallSlot<R>>()
+        {
+            let result = match (first_error, first) {
+                (Some(e), _) => Err(e),
+                (None, Some(reply)) => Ok(reply),
+                (None, None) => Err(ActionError::message(
+                    "the signal's route resolved to no action",
+                )),
+            };
+            slot.fulfil(to.ticket, result.map_err(CallError::Action));
+        }
     }
 
     /// Publishes the committed state to the fast-path snapshot. Cloning the
     /// state runs user code: if it panics, the snapshot is marked stale and
     /// reads go through the read lane until a publish succeeds, so a read
     /// never misses a commit.
-    fn publish_snapshot(&self, core: &mut Core<S, R>) {
+    fn publish_snapshot(&self, core: &mut Core<S>) {
         if !self.view.is_snapshot() {
             return;
         }
@@ -177,8 +187,8 @@ where
     }
 
     /// Runs every resolved action of `ins`, each atomically; failures go to
-    /// `core.failures` under `index`. Returns the first route's reply.
-    fn execute(&self, core: &mut Core<S, R>, index: usize, ins: &mut Instruction) -> Option<R> {
+    /// `core.failures`. Returns the first route's reply.
+    fn execute(&self, core: &mut Core<S>, ins: &mut Instruction) -> Option<R> {
         let mut first: Option<R> = None;
         for i in 0..ins.routes.len() {
             ins.set_current(i);
@@ -216,7 +226,6 @@ where
                 Err(error) => {
                     ins.outbound.truncate(mark);
                     core.failures.push(PendingFailure {
-                        index,
                         route: resolved.route,
                         error,
                     });

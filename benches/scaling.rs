@@ -1,0 +1,128 @@
+//! Worker scaling (wall clock): does a second worker thread double the
+//! throughput of many agents?
+//!
+//! `scaling/ring`: 1,000 agents in a ring, 64 tokens circulating, each
+//! token hopping 200 times. A hop is one instruction: the action does a
+//! fixed amount of arithmetic (about a microsecond, standing in for real
+//! work), builds the next signal and `send_to`s the next agent. No thread
+//! outside the runtime produces anything after the 64 seeds, so on this
+//! 2-core machine nothing but the workers competes for the cores: the
+//! producer is off the critical path by construction (the main thread
+//! blocks on a channel until the last token lands). Run with 1 and with 2
+//! workers; the ratio of the two throughputs is the scaling.
+
+mod common;
+
+use agentry::{AgentAddr, AgentSpec, Instruction, Runtime, Signal};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use crossbeam::channel::{Sender, bounded};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+const AGENTS: usize = 1_000;
+const TOKENS: usize = 64;
+const HOPS: u32 = 200;
+
+/// About a microsecond of arithmetic the optimizer cannot remove.
+fn work(seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..400 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    black_box(x)
+}
+
+struct Ring {
+    rt: Runtime,
+    addrs: Arc<OnceLock<Vec<AgentAddr>>>,
+    finished: Arc<AtomicUsize>,
+    done: crossbeam::channel::Receiver<()>,
+}
+
+fn hop_signal(remaining: u32) -> Signal {
+    Signal::new("hop", "/ring", remaining.to_le_bytes().to_vec()).expect("valid signal")
+}
+
+fn ring(workers: usize) -> Ring {
+    let rt = Runtime::builder()
+        .workers(workers)
+        .build()
+        .expect("runtime");
+    let addrs: Arc<OnceLock<Vec<AgentAddr>>> = Arc::new(OnceLock::new());
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (tx, done): (Sender<()>, _) = bounded(1);
+    let spec = {
+        let addrs = addrs.clone();
+        let finished = finished.clone();
+        AgentSpec::<(usize, u64), ()>::new((0, 0)).on(
+            "hop",
+            move |state: &mut (usize, u64), ins: &mut Instruction| {
+                let remaining = ins
+                    .data()
+                    .as_bytes()
+                    .try_into()
+                    .map(u32::from_le_bytes)
+                    .unwrap_or(0);
+                state.1 = work(state.1 ^ u64::from(remaining));
+                if remaining == 0 {
+                    if finished.fetch_add(1, Ordering::AcqRel) + 1 == TOKENS {
+                        let _ = tx.try_send(());
+                    }
+                } else if let Some(addrs) = addrs.get() {
+                    let next = &addrs[(state.0 + 1) % AGENTS];
+                    ins.send_to(next, hop_signal(remaining - 1));
+                }
+                Ok(())
+            },
+        )
+    };
+    let agents: Vec<_> = (0..AGENTS)
+        .map(|i| rt.spawn_with_state(&spec, (i, 0)).expect("spawn"))
+        .collect();
+    let _ = addrs.set(agents.iter().map(|a| a.addr()).collect());
+    Ring {
+        rt,
+        addrs,
+        finished,
+        done,
+    }
+}
+
+/// Seeds the tokens and waits until every one has made all its hops.
+fn run(ring: &Ring) -> Duration {
+    ring.finished.store(0, Ordering::Release);
+    let addrs = ring.addrs.get().expect("ring built");
+    let start = Instant::now();
+    for t in 0..TOKENS {
+        addrs[t * (AGENTS / TOKENS)]
+            .send(hop_signal(HOPS))
+            .expect("seed accepted");
+    }
+    ring.done
+        .recv_timeout(Duration::from_secs(60))
+        .expect("tokens finished");
+    let elapsed = start.elapsed();
+    assert_eq!(ring.rt.metrics().refused_full, 0, "a mailbox overflowed");
+    elapsed
+}
+
+fn scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("scaling {}", common::features()));
+    group.throughput(Throughput::Elements(TOKENS as u64 * (u64::from(HOPS) + 1)));
+    group.sample_size(20);
+    for workers in [1, 2] {
+        let ring = ring(workers);
+        group.bench_function(format!("ring/{workers}_workers"), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| run(&ring)).sum())
+        });
+        drop(ring.rt.shutdown());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, scaling);
+criterion_main!(benches);
