@@ -121,6 +121,7 @@ pub use signal::{
 #[doc(hidden)]
 pub mod bench_support {
     pub use crate::agent::routes::RouteResolver;
+    pub use crate::instruction::pool::{checkout, give_back};
 }
 
 /// README.md's Rust examples, compiled and run as doctests.

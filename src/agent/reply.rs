@@ -184,6 +184,26 @@ impl<R: Send + 'static> ReplySink for ReplySlot<Result<R, CallError>> {
     }
 }
 
+/// Reply slots from the pool of a [`PoolKind`](crate::imp::PoolKind), typed
+/// (the seam in `imp::reply` is generic over the slot).
+pub(crate) mod pool {
+    use super::ReplySlot;
+    use crate::imp::{PoolKind, reply as seam};
+    use std::sync::Arc;
+
+    /// A reply slot for one request; arm it before use.
+    #[inline]
+    pub fn lease<V: Send + 'static>(kind: PoolKind) -> Arc<ReplySlot<V>> {
+        seam::lease(kind)
+    }
+
+    /// Hands a slot back once its request is over.
+    #[inline]
+    pub fn release<V: Send + 'static>(kind: PoolKind, slot: Arc<ReplySlot<V>>) {
+        seam::release(kind, slot)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
