@@ -98,6 +98,7 @@ pub mod instruction;
 pub mod router;
 pub mod runtime;
 pub mod signal;
+mod vocab;
 
 pub use action::{Action, ActionError, ActionErrorKind, Query};
 pub use agent::error::{CallError, QueryError, SendError, SendErrorKind, SpawnError};

@@ -6,7 +6,7 @@ use super::cell::{AgentCell, lock};
 use super::on_thread;
 use crate::agent::error::CallError;
 use crate::instruction::pool;
-use crate::runtime::report::{DeadLetter, DeadLetterReason};
+use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use crossbeam::utils::Backoff;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

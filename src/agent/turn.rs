@@ -14,7 +14,7 @@ use crate::action::{ActionError, guarded};
 use crate::agent::error::CallError;
 use crate::instruction::pool;
 use crate::instruction::{Instruction, Outbound};
-use crate::runtime::report::{Failure, UndeliveredFrom};
+use crate::vocab::report::{Failure, UndeliveredFrom};
 use std::sync::atomic::Ordering;
 
 /// A caller running the agent on its own thread, waiting for one reply.

@@ -14,10 +14,10 @@
 
 use crate::agent::AgentAddr;
 use crate::agent::routes::RouteTable;
-use crate::router::{Priority, RouteError, RouteId, Router};
-use crate::runtime::report::DeliveryFailure;
+use crate::router::{Priority, RouteError, Router};
 use crate::runtime::shared::Shared;
 use crate::signal::Signal;
+use crate::vocab::report::DeliveryFailure;
 use arc_swap::ArcSwap;
 use std::error::Error;
 use std::fmt;
@@ -27,9 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// A callback subscriber.
 pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
 
-/// Identifies a subscription, for [`Bus::unsubscribe`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubscriptionId(RouteId);
+pub use crate::vocab::SubscriptionId;
 
 #[derive(Clone)]
 pub(crate) enum Subscriber {

@@ -12,13 +12,12 @@
 
 pub(crate) mod pool;
 
-use crate::action::ActionError;
 use crate::agent::AgentAddr;
-use crate::agent::AgentId;
 use crate::agent::reply::ReplySink;
 use crate::imp::pool::{Magazine, Pools, Recycle};
 use crate::router::RouteId;
 use crate::signal::{Payload, Signal, SignalId};
+use crate::vocab::{ActionError, AgentId};
 use std::cell::RefCell;
 use std::sync::Arc;
 

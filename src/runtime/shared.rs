@@ -15,9 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-/// Called for every failed action run (error or panic), on the thread that
-/// ran it. Must not block for long.
-pub type FailureHook = Arc<dyn Fn(&Failure<'_>) + Send + Sync>;
+pub use crate::vocab::report::FailureHook;
 
 /// Event counters; each on its own cache line so workers and senders do not
 /// contend on one.
