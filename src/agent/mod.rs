@@ -14,11 +14,11 @@ mod close;
 pub mod error;
 mod on_thread;
 mod read_lane;
-pub(crate) mod reply;
 pub(crate) mod routes;
 mod turn;
 
 use crate::action::{Action, ActionSet, Query};
+pub use crate::exec::AgentAddr;
 use crate::router::{Pattern, Priority, RouteError, RouteId, Router};
 use crate::signal::{Signal, Text};
 pub use crate::vocab::AgentId;
@@ -381,7 +381,7 @@ where
     /// The untyped address, for [`Instruction::send_to`](crate::Instruction::send_to)
     /// and bus subscriptions.
     pub fn addr(&self) -> AgentAddr {
-        AgentAddr { task: self.task() }
+        AgentAddr::new(self.task())
     }
 
     /// Adds a route at run time. Signals sent afterwards use it; signals
@@ -454,36 +454,6 @@ where
             hits: self.cell.memo_hits.load(Ordering::Relaxed),
             misses: self.cell.memo_misses.load(Ordering::Relaxed),
         }
-    }
-}
-
-/// The untyped address of an agent: send signals to it without knowing its
-/// state type (from actions, or to subscribe it to the bus).
-#[derive(Clone)]
-pub struct AgentAddr {
-    task: Arc<dyn AgentTask>,
-}
-
-impl AgentAddr {
-    /// The agent's id.
-    pub fn id(&self) -> AgentId {
-        self.task.id()
-    }
-
-    /// Sends `signal`; as [`AgentRef::send`].
-    pub fn send(&self, signal: Signal) -> Result<(), SendError> {
-        self.task.deliver(&self.task, signal)
-    }
-
-    /// Whether the agent was stopped.
-    pub fn is_stopped(&self) -> bool {
-        self.task.is_closed()
-    }
-}
-
-impl fmt::Debug for AgentAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AgentAddr({})", self.id().0)
     }
 }
 

@@ -33,7 +33,7 @@
 //! **Reply slots** (`src/imp/reply.rs`) are pooled the same way for `call`,
 //! `state()` and `query()` whenever the pool kind is not `Allocate`: a
 //! per-thread stack of up to 8 slots per slot type (any `Default` type; the
-//! typed face is `src/agent/reply.rs`). A slot is re-armed with
+//! typed face is `src/exec/reply.rs`). A slot is re-armed with
 //! a fresh ticket on every lease and accepts an answer only for its current
 //! ticket, so a late answer to a timed-out request can never answer the
 //! next one.

@@ -12,8 +12,8 @@
 
 pub(crate) mod pool;
 
-use crate::agent::AgentAddr;
-use crate::agent::reply::ReplySink;
+use crate::exec::AgentAddr;
+use crate::exec::reply::ReplySink;
 use crate::imp::pool::{Magazine, Pools, Recycle};
 use crate::router::RouteId;
 use crate::signal::{Payload, Signal, SignalId};

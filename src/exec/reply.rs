@@ -7,7 +7,7 @@
 //! of microseconds on small VMs, so a round trip that is answered quickly must
 //! never park: the park and wake-up would cost more than the round trip itself.
 
-use crate::agent::error::CallError;
+use crate::vocab::error::CallError;
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
