@@ -8,7 +8,7 @@
 //!
 //! Instruction objects are the unit the `pooling` feature recycles: with it,
 //! they come from a free list and are cleared in place on return, keeping the
-//! capacity of their buffers (see `imp::pool`; [`pool`] is that pool typed).
+//! capacity of their buffers (see `imp::pool`; `instruction::pool` is that pool typed).
 
 pub(crate) mod pool;
 
