@@ -21,6 +21,23 @@ fn signal_build(c: &mut Criterion) {
     group.finish();
 }
 
+/// The parts of a build: the id alone (uuid's shared, syscall-per-id
+/// `Uuid::now_v7` against the per-thread generator signals use) and the clock
+/// read each id makes.
+fn signal_id(c: &mut Criterion) {
+    let mut group = c.benchmark_group("signal/id");
+    group.bench_function("uuid_now_v7", |b| {
+        b.iter(|| black_box(uuid::Uuid::now_v7()))
+    });
+    group.bench_function("signal_id_now_v7", |b| {
+        b.iter(|| black_box(agentry::SignalId::now_v7()))
+    });
+    group.bench_function("system_time_now", |b| {
+        b.iter(|| black_box(std::time::SystemTime::now()))
+    });
+    group.finish();
+}
+
 fn payload(c: &mut Criterion) {
     let mut group = c.benchmark_group("payload");
     let payload = ops::payload_of(64 * 1024);
@@ -42,5 +59,5 @@ fn config() -> Criterion {
         .measurement_time(std::time::Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = signal_build, payload }
+criterion_group! { name = benches; config = config(); targets = signal_build, signal_id, payload }
 criterion_main!(benches);

@@ -106,7 +106,7 @@ fn validation_table() {
 }
 
 #[test]
-fn default_ids_are_uuid_v7_and_increase_within_the_process() {
+fn default_ids_are_uuid_v7_and_increase_within_a_thread() {
     let ids: Vec<SignalId> = (0..10_000)
         .map(|_| Signal::new("a", "/s", "").unwrap().id().clone())
         .collect();

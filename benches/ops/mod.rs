@@ -30,7 +30,7 @@ pub fn bytes_of(len: usize) -> Bytes {
 
 // ----- signal build and payload clone
 
-/// A payload of `len` bytes, with one signal built first so the process-wide
+/// A payload of `len` bytes, with one signal built first so the calling thread's
 /// id generator (clock and random source) is initialized before measuring.
 pub fn signal_setup(len: usize) -> Bytes {
     let payload = bytes_of(len);

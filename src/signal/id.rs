@@ -1,6 +1,9 @@
 //! [`SignalId`]: the CloudEvents `id` of a signal.
 
 use super::Text;
+use rand::Rng;
+use rand::rngs::ThreadRng;
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use uuid::Uuid;
@@ -12,7 +15,9 @@ const UUID_LEN: usize = 36;
 /// other text a producer chose.
 ///
 /// Generated ids are UUIDs stored as 16 bytes, so making one allocates nothing
-/// and, being v7, they sort by creation time within the process.
+/// and, being v7, they sort by creation time: strictly increasing in the order
+/// one thread makes them, and by timestamp (clock tick) across threads (see
+/// [`SignalId::now_v7`]).
 ///
 /// Equality and hashing follow the CloudEvents string value: a `Uuid` equals a
 /// `Text` holding that UUID in canonical form (hyphenated, lowercase). Every id
@@ -35,10 +40,38 @@ pub enum SignalId {
 }
 
 impl SignalId {
-    /// A fresh UUIDv7: unique, and ordered by creation within the process
-    /// (uuid's shared v7 context), so ids double as an arrival order.
+    /// A fresh UUIDv7 (RFC 9562), from a generator owned by the calling
+    /// thread: no lock, no system call per id.
+    ///
+    /// - **Unique**: within a thread by construction; across threads (and
+    ///   processes) with overwhelming probability, since besides the
+    ///   millisecond timestamp every id carries 73 bits drawn from `rand`'s
+    ///   thread-local CSPRNG (a counter seeded at random each millisecond,
+    ///   and 32 fresh random bits).
+    /// - **Strictly increasing per thread**: ids one thread makes sort in the
+    ///   order it made them, even when the clock stalls or steps back (the
+    ///   counter keeps counting under the last timestamp; RFC 9562 §6.2,
+    ///   method 1).
+    /// - **Across threads, ordered by timestamp only**: ids made by
+    ///   different threads within the same clock tick sort in no particular
+    ///   order, so they are not an arrival order across threads.
+    /// - **Timestamp**: the coarse real-time clock on Linux, Android and
+    ///   FreeBSD (the last kernel tick, typically 1-4 ms behind the precise
+    ///   time), the system clock elsewhere.
+    ///
+    /// ```
+    /// use agentry::SignalId;
+    /// let (a, b) = (SignalId::now_v7(), SignalId::now_v7());
+    /// assert!(a.as_uuid() < b.as_uuid());
+    /// assert_eq!(a.as_uuid().map(|u| u.get_version_num()), Some(7));
+    /// ```
     pub fn now_v7() -> Self {
-        SignalId::Uuid(Uuid::now_v7())
+        let id = V7_GENERATOR
+            .try_with(|g| g.borrow_mut().next(unix_millis()))
+            // Only while the thread's locals are being destroyed (a signal
+            // built in a thread-local destructor): uuid's shared generator.
+            .unwrap_or_else(|_| Uuid::now_v7());
+        SignalId::Uuid(id)
     }
 
     /// `text` as an id, stored as the `Uuid` variant when it is a canonical
@@ -79,6 +112,94 @@ impl SignalId {
             }
             SignalId::Text(t) => f(t.as_str()),
         }
+    }
+}
+
+thread_local! {
+    /// The calling thread's UUIDv7 generator (see [`SignalId::now_v7`]).
+    static V7_GENERATOR: RefCell<V7Generator<ThreadRng>> = RefCell::new(V7Generator::new(rand::rng()));
+}
+
+/// Milliseconds since the Unix epoch by the coarse real-time clock (0
+/// before the epoch): the time of the kernel's last tick (1-4 ms old,
+/// `CLOCK_REALTIME_COARSE`), read from the vDSO in a few ns where a precise
+/// `SystemTime::now` costs ~30 ns on the machines measured. RFC 9562 §6.1
+/// lets an implementation trade timestamp precision ("altering, fuzzing or
+/// smearing"); ordering within a thread comes from the counter, not the clock.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn unix_millis() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let millis = u64::try_from(t.tv_nsec / 1_000_000).unwrap_or(0);
+    secs.saturating_mul(1000).saturating_add(millis)
+}
+
+/// Milliseconds since the Unix epoch by the system clock (0 before it).
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis()))
+}
+
+/// Bits of the per-millisecond counter: the 12 of `rand_a` and the top 30 of
+/// `rand_b` (RFC 9562 §6.2, method 1, as `uuid`'s `ContextV7` lays it out).
+const COUNTER_BITS: u32 = 42;
+/// The largest counter value.
+const COUNTER_MAX: u64 = (1 << COUNTER_BITS) - 1;
+/// Largest 48-bit `unix_ts_ms`.
+const MILLIS_MAX: u64 = (1 << 48) - 1;
+
+/// A monotonic UUIDv7 generator: the last timestamp used and the counter
+/// under it. The clock reading is an argument of [`next`](Self::next), so
+/// tests can stall it or turn it back.
+struct V7Generator<R> {
+    /// The `unix_ts_ms` of the last id (never decreases).
+    millis: u64,
+    /// The counter of the last id under `millis`.
+    counter: u64,
+    rng: R,
+}
+
+impl<R: Rng> V7Generator<R> {
+    fn new(rng: R) -> Self {
+        V7Generator {
+            millis: 0,
+            counter: 0,
+            rng,
+        }
+    }
+
+    /// The next id, at clock reading `now_millis`: a later millisecond
+    /// reseeds the counter at random with its top bit clear (room for 2^41
+    /// ids that millisecond); the same or an earlier one keeps the last
+    /// timestamp and counts on; an overflowing counter moves the timestamp on
+    /// by one millisecond and reseeds.
+    fn next(&mut self, now_millis: u64) -> Uuid {
+        let now_millis = now_millis.min(MILLIS_MAX);
+        if now_millis > self.millis {
+            self.millis = now_millis;
+            self.counter = self.seed();
+        } else if self.counter < COUNTER_MAX {
+            self.counter += 1;
+        } else {
+            // 2^41 ids or more within one millisecond, or a clock held back:
+            // borrow the next millisecond (the RFC's advice), saturating at
+            // the end of the 48-bit range (in the year 10889).
+            self.millis = (self.millis + 1).min(MILLIS_MAX);
+            self.counter = self.seed();
+        }
+        let random = self.rng.next_u64() & 0xffff_ffff;
+        // | unix_ts_ms (48) | ver 0111 | counter[41..30] (12) |
+        let high = (self.millis << 16) | (0x7 << 12) | (self.counter >> 30);
+        // | var 10 | counter[29..0] (30) | random (32) |
+        let low = (0b10 << 62) | ((self.counter & ((1 << 30) - 1)) << 32) | random;
+        Uuid::from_u64_pair(high, low)
+    }
+
+    /// A random counter start with the top bit clear.
+    fn seed(&mut self) -> u64 {
+        self.rng.next_u64() & (COUNTER_MAX >> 1)
     }
 }
 
@@ -160,6 +281,128 @@ mod tests {
         let mut h = DefaultHasher::new();
         id.hash(&mut h);
         h.finish()
+    }
+
+    fn generator() -> V7Generator<ThreadRng> {
+        V7Generator::new(rand::rng())
+    }
+
+    fn millis_of(u: Uuid) -> u64 {
+        (u.as_u128() >> 80) as u64
+    }
+
+    #[test]
+    fn generated_ids_are_v7_with_the_rfc_variant_and_the_clock_time() {
+        let before = unix_millis();
+        let id = SignalId::now_v7().as_uuid().unwrap();
+        let after = unix_millis();
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(id.get_version(), Some(uuid::Version::SortRand));
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        assert!((before..=after).contains(&millis_of(id)), "{id}");
+        // The coarse clock lags the precise one by at most a tick or two.
+        let precise = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(millis_of(id) <= precise + 1, "{id} vs {precise}");
+        assert!(
+            precise.saturating_sub(millis_of(id)) < 1_000,
+            "{id} vs {precise}"
+        );
+        let (secs, _) = id.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs, millis_of(id) / 1000);
+        // Canonical text parses back to the same id.
+        assert_eq!(Uuid::parse_str(&id.to_string()).unwrap(), id);
+    }
+
+    #[test]
+    fn ids_are_unique_across_threads_and_strictly_increasing_per_thread() {
+        const THREADS: usize = 8;
+        const IDS: usize = 20_000;
+        let per_thread: Vec<Vec<Uuid>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..IDS)
+                            .map(|_| SignalId::now_v7().as_uuid().unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut all = std::collections::HashSet::new();
+        for ids in &per_thread {
+            for pair in ids.windows(2) {
+                assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+            }
+            for id in ids {
+                assert_eq!(id.get_version_num(), 7);
+                assert!(all.insert(*id), "duplicate {id}");
+            }
+        }
+        assert_eq!(all.len(), THREADS * IDS);
+    }
+
+    #[test]
+    fn a_stalled_clock_keeps_ids_increasing_under_the_same_timestamp() {
+        let mut g = generator();
+        let mut last = g.next(1_000);
+        for _ in 0..100_000 {
+            let id = g.next(1_000);
+            assert!(id > last, "{id} after {last}");
+            assert_eq!(id.get_version_num(), 7);
+            last = id;
+        }
+        // A burst may have borrowed a millisecond or two only on overflow,
+        // which a random start below 2^41 does not reach in 100,000 ids.
+        assert_eq!(millis_of(last), 1_000);
+    }
+
+    #[test]
+    fn a_clock_stepping_back_keeps_ids_increasing() {
+        let mut g = generator();
+        let a = g.next(2_000);
+        let b = g.next(1_500);
+        let c = g.next(0);
+        let d = g.next(2_001);
+        assert!(a < b && b < c && c < d, "{a} {b} {c} {d}");
+        assert_eq!([a, b, c, d].map(millis_of), [2_000, 2_000, 2_000, 2_001]);
+    }
+
+    #[test]
+    fn counter_overflow_moves_the_timestamp_on() {
+        let mut g = generator();
+        let a = g.next(7);
+        g.counter = COUNTER_MAX - 1;
+        let b = g.next(7);
+        assert_eq!((millis_of(b), g.counter), (7, COUNTER_MAX));
+        let c = g.next(7);
+        assert_eq!(millis_of(c), 8, "the overflow borrows the next millisecond");
+        assert!(g.counter <= COUNTER_MAX >> 1, "and reseeds below 2^41");
+        let d = g.next(8);
+        let e = g.next(9);
+        assert!(a < b && b < c && c < d && d < e, "{a} {b} {c} {d} {e}");
+        assert_eq!([d, e].map(millis_of), [8, 9]);
+    }
+
+    #[test]
+    fn the_counter_sits_in_rand_a_and_the_top_of_rand_b() {
+        let mut g = generator();
+        let a = g.next(42);
+        let counter = g.counter;
+        let bits = a.as_u128();
+        assert_eq!((bits >> 64) as u64 & 0xfff, counter >> 30);
+        assert_eq!(
+            (bits >> 32) as u64 & ((1 << 30) - 1),
+            counter & ((1 << 30) - 1)
+        );
+        assert_eq!(bits >> 62 & 0b11, 0b10, "variant");
+        assert!(
+            counter <= COUNTER_MAX >> 1,
+            "a fresh millisecond seeds below 2^41"
+        );
     }
 
     #[test]

@@ -3,10 +3,18 @@
 //!
 //! Every check is a scan of borrowed bytes: nothing here allocates on the
 //! success path (errors clone a `Text`, a refcount bump at most).
+//!
+//! A `type` or `source` given as a `&'static str` is scanned once per thread:
+//! its bytes can never change, so a small per-thread cache keyed by its
+//! address and length remembers that the scan passed (and, for a type, its
+//! key hash, which the `Text` then carries to the route memo). Only the length
+//! limit, which depends on the builder's [`Limits`](super::Limits), is checked
+//! every time.
 
 use super::error::{Attribute, Rule, SignalError};
 use super::{SignalBuilder, SignalId, Text, timestamp};
 use crate::signal::ExtensionValue;
+use std::cell::Cell;
 
 /// Most dot-separated segments a `type` may have.
 pub(super) const MAX_TYPE_SEGMENTS: usize = 64;
@@ -34,11 +42,11 @@ impl SignalBuilder {
     /// datacontenttype, dataschema, extensions, data.
     pub(super) fn validate(&self) -> Result<(), SignalError> {
         let max = self.limits.max_attribute_len();
-        check(Attribute::Type, &self.ty, type_rule(&self.ty, max))?;
+        check(Attribute::Type, &self.ty, proven_type_rule(&self.ty, max))?;
         check(
             Attribute::Source,
             &self.source,
-            uri_reference_rule(&self.source, max),
+            proven_source_rule(&self.source, max),
         )?;
         if let Some(SignalId::Text(id)) = &self.id {
             check(Attribute::Id, id, text_rule(id, max))?;
@@ -111,6 +119,79 @@ impl SignalBuilder {
         }
         Ok(())
     }
+}
+
+/// Entries per cache (per thread): distinct literal types or sources that a
+/// thread builds signals from, beyond which entries evict each other (and
+/// those strings are scanned again; correctness never depends on a hit).
+const PROVEN_SLOTS: usize = 64;
+
+/// A proven `&'static str`: address, length and a tag (a type's key hash; 1
+/// for a source). Address 0 never holds a non-empty string, so the all-zero
+/// entry matches nothing that reaches the cache.
+type Proven = Cell<(usize, usize, u32)>;
+
+thread_local! {
+    static PROVEN_TYPES: [Proven; PROVEN_SLOTS] =
+        const { [const { Cell::new((0, 0, 0)) }; PROVEN_SLOTS] };
+    static PROVEN_SOURCES: [Proven; PROVEN_SLOTS] =
+        const { [const { Cell::new((0, 0, 0)) }; PROVEN_SLOTS] };
+}
+
+/// The cache slot of a string at `addr`.
+fn proven_slot(addr: usize) -> usize {
+    // Fibonacci hashing: the top bits of the product mix every address bit.
+    (addr as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) as usize >> (usize::BITS - 6)
+}
+
+/// [`type_rule`], with the scan skipped for a `&'static str` this thread
+/// already proved; fills the type's key hash from the cache.
+fn proven_type_rule(ty: &Text, max: usize) -> Option<Rule> {
+    let Some(s) = ty.as_static() else {
+        return type_rule(ty, max);
+    };
+    if let Some(rule) = length_rule(s, max) {
+        return Some(rule);
+    }
+    let key = (s.as_ptr() as usize, s.len());
+    PROVEN_TYPES.with(|cache| {
+        let slot = &cache[proven_slot(key.0) % PROVEN_SLOTS];
+        let (addr, len, hash) = slot.get();
+        if (addr, len) == key {
+            ty.set_key_hash(hash);
+            return None;
+        }
+        let rule = type_rule(s, max);
+        if rule.is_none() {
+            let hash = Text::compute_key_hash(s);
+            ty.set_key_hash(hash);
+            slot.set((key.0, key.1, hash));
+        }
+        rule
+    })
+}
+
+/// [`uri_reference_rule`], with the scan skipped for a `&'static str` this
+/// thread already proved.
+fn proven_source_rule(source: &Text, max: usize) -> Option<Rule> {
+    let Some(s) = source.as_static() else {
+        return uri_reference_rule(source, max);
+    };
+    if let Some(rule) = length_rule(s, max) {
+        return Some(rule);
+    }
+    let key = (s.as_ptr() as usize, s.len());
+    PROVEN_SOURCES.with(|cache| {
+        let slot = &cache[proven_slot(key.0) % PROVEN_SLOTS];
+        if slot.get() == (key.0, key.1, 1) {
+            return None;
+        }
+        let rule = uri_characters_rule(s);
+        if rule.is_none() {
+            slot.set((key.0, key.1, 1));
+        }
+        rule
+    })
 }
 
 /// Turns a broken rule into an error quoting the value.
@@ -750,6 +831,73 @@ mod tests {
             let text = err.to_string();
             assert!(text.starts_with("invalid signal "), "{name}: {text}");
             assert!(text.contains(attribute.name()), "{name}: {text}");
+        }
+    }
+
+    #[test]
+    fn static_strings_proven_once_still_meet_every_limit() {
+        let tight = Limits::default().with_max_attribute_len(5);
+        for _ in 0..3 {
+            let ok = Signal::builder("cache.proven.type", "/cache/src").build();
+            assert!(ok.is_ok());
+            // Proven before, but the length limit depends on the builder.
+            let err = Signal::builder("cache.proven.type", "/s")
+                .limits(tight)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.rule(), &Rule::TooLong { len: 17, max: 5 });
+            let err = Signal::builder("t", "/cache/src")
+                .limits(tight)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.attribute(), &Attribute::Source);
+            // A failure is never remembered as a pass.
+            let err = Signal::builder("cache..bad", "/s").build().unwrap_err();
+            assert_eq!(err.rule(), &Rule::EmptySegment { index: 1 });
+            let err = Signal::builder("t", "/cache bad").build().unwrap_err();
+            assert_eq!(err.rule(), &ch(6, ' '));
+        }
+    }
+
+    #[test]
+    fn the_cache_keys_on_address_and_length() {
+        // One literal, three views: a proven prefix proves nothing about the
+        // whole, nor the whole about a prefix, nor a type about a source.
+        static WHOLE: &str = "order.created.";
+        let prefix = &WHOLE[..13];
+        for _ in 0..2 {
+            assert!(Signal::builder(prefix, "/s").build().is_ok());
+            let err = Signal::builder(WHOLE, "/s").build().unwrap_err();
+            assert_eq!(err.rule(), &Rule::EmptySegment { index: 2 });
+            let err = Signal::builder("t", "order created").build().unwrap_err();
+            assert_eq!(err.attribute(), &Attribute::Source);
+        }
+    }
+
+    #[test]
+    fn a_static_type_carries_its_key_hash_from_the_cache() {
+        let dynamic = Text::from(String::from("hash.me"));
+        for _ in 0..2 {
+            let s = Signal::builder("hash.me", "/s").build().unwrap();
+            assert_eq!(s.type_text().key_hash(), dynamic.key_hash());
+        }
+    }
+
+    #[test]
+    fn more_static_strings_than_slots_evict_but_never_lie() {
+        let types: Vec<&'static str> = (0..4 * PROVEN_SLOTS)
+            .map(|i| &*Box::leak(format!("evict.t{i}").into_boxed_str()))
+            .collect();
+        let bad: &'static str = Box::leak(String::from("evict..bad").into_boxed_str());
+        for _ in 0..3 {
+            for &ty in &types {
+                let s = Signal::builder(ty, ty).build().unwrap();
+                assert_eq!(
+                    s.type_text().key_hash(),
+                    Text::from(ty.to_owned()).key_hash()
+                );
+            }
+            assert!(Signal::builder(bad, "/s").build().is_err());
         }
     }
 
