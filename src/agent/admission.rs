@@ -51,13 +51,7 @@ where
         }
         let pool_kind = self.rt.strategy.pool;
         let mut ins = pool::checkout(pool_kind);
-        let resolved = {
-            let table = self.routes.load();
-            let mut slots = crate::router::scratch::take();
-            let resolved = table.resolve(&signal, &mut slots, &mut ins.routes);
-            crate::router::scratch::put(slots);
-            resolved
-        };
+        let resolved = self.routes.load().resolve(&signal, &mut ins.routes);
         match resolved {
             Ok(MemoOutcome::Hit) => {
                 self.memo_hits.fetch_add(1, Ordering::Relaxed);

@@ -139,19 +139,37 @@ pub(crate) struct PredicatePanic {
 }
 
 impl RouteTable<ActionTarget> {
-    /// Resolves `signal` to actions in route order, evaluating predicates.
-    /// `slots` is scratch space; `out` receives the resolved actions.
+    /// Resolves `signal` to actions in route order, evaluating predicates;
+    /// `out` receives the resolved actions. A memoized type is resolved
+    /// straight from the memo; otherwise the trie fills a scratch buffer.
     pub fn resolve(
         &self,
         signal: &Signal,
-        slots: &mut Vec<RouteSlot>,
         out: &mut Vec<Resolved>,
     ) -> Result<MemoOutcome, PredicatePanic> {
+        if let Some(resolved) = self.memo.with_hit(signal.type_text(), |slots| {
+            self.resolve_slots(signal, slots, out)
+        }) {
+            return resolved.map(|()| MemoOutcome::Hit);
+        }
+        let mut slots = crate::router::scratch::take();
         slots.clear();
-        let outcome = self.candidates(signal.type_text(), slots);
+        let outcome = self.candidates(signal.type_text(), &mut slots);
+        let resolved = self.resolve_slots(signal, &slots, out);
+        slots.clear();
+        crate::router::scratch::put(slots);
+        resolved.map(|()| outcome)
+    }
+
+    fn resolve_slots(
+        &self,
+        signal: &Signal,
+        slots: &[RouteSlot],
+        out: &mut Vec<Resolved>,
+    ) -> Result<(), PredicatePanic> {
         // Exact, not amortized, growth: a queued signal keeps this buffer.
         out.reserve_exact(slots.len());
-        for &slot in slots.iter() {
+        for &slot in slots {
             let Some(route) = self.router.slot(slot) else {
                 continue;
             };
@@ -161,7 +179,6 @@ impl RouteTable<ActionTarget> {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
-                        slots.clear();
                         return Err(PredicatePanic {
                             route: route.id(),
                             message: e.text().to_owned(),
@@ -174,8 +191,7 @@ impl RouteTable<ActionTarget> {
                 route: route.id(),
             });
         }
-        slots.clear();
-        Ok(outcome)
+        Ok(())
     }
 }
 
@@ -184,7 +200,6 @@ impl RouteTable<ActionTarget> {
 #[doc(hidden)]
 pub struct RouteResolver {
     table: RouteTable<ActionTarget>,
-    slots: Vec<RouteSlot>,
     out: Vec<Resolved>,
 }
 
@@ -207,7 +222,6 @@ impl RouteResolver {
         }
         Ok(RouteResolver {
             table: RouteTable::new(router, fast_path),
-            slots: Vec::new(),
             out: Vec::new(),
         })
     }
@@ -215,7 +229,7 @@ impl RouteResolver {
     /// Resolves `signal`; returns how many routes matched.
     pub fn resolve(&mut self, signal: &Signal) -> usize {
         self.out.clear();
-        match self.table.resolve(signal, &mut self.slots, &mut self.out) {
+        match self.table.resolve(signal, &mut self.out) {
             Ok(_) => self.out.len(),
             Err(_) => 0,
         }

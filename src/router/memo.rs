@@ -129,6 +129,17 @@ impl RouteMemo {
     }
 
     /// Appends the candidate routes for `ty` to `out`, in the router's order.
+    /// Runs `f` on the memoized candidates of `ty`, if memoized (no copy,
+    /// no scratch buffer: the common path of a send with `fast-path`).
+    #[inline]
+    #[allow(clippy::mutable_key_type)] // see `candidates`
+    pub fn with_hit<R>(&self, ty: &Text, f: impl FnOnce(&[RouteSlot]) -> R) -> Option<R> {
+        let RouteMemo::On(cell) = self else {
+            return None;
+        };
+        cell.load().get(ty as &dyn TypeKey).map(|slots| f(slots))
+    }
+
     #[inline]
     // `Text`'s interior mutability is its key-hash cache, which holds the
     // same value (a function of the string) whether filled or not: a key's
