@@ -10,8 +10,8 @@
 
 mod common;
 
+use agentry::bench_support::{checkout, give_back};
 use agentry::imp::PoolKind;
-use agentry::imp::pool::{checkout, give_back};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -98,6 +98,7 @@ pub mod instruction;
 pub mod router;
 pub mod runtime;
 pub mod signal;
+mod vocab;
 
 pub use action::{Action, ActionError, ActionErrorKind, Query};
 pub use agent::error::{CallError, QueryError, SendError, SendErrorKind, SpawnError};
@@ -121,6 +122,7 @@ pub use signal::{
 #[doc(hidden)]
 pub mod bench_support {
     pub use crate::agent::routes::RouteResolver;
+    pub use crate::instruction::pool::{checkout, give_back};
 }
 
 /// README.md's Rust examples, compiled and run as doctests.

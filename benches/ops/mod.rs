@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use agentry::bench_support::RouteResolver;
-use agentry::imp::pool::{checkout, give_back};
+use agentry::bench_support::{checkout, give_back};
 use agentry::imp::{PoolKind, Strategy};
 use agentry::{AgentRef, AgentSpec, Instruction, Payload, Runtime, Signal};
 use bytes::Bytes;

@@ -31,15 +31,15 @@ use super::AgentId;
 use super::routes::{ActionTarget, RouteTable};
 use crate::action::{ActionError, ActionSet, Query};
 use crate::agent::error::{CallError, QueryError, SendError};
-use crate::agent::reply::ReplySlot;
-use crate::exec::Runnable;
+pub(crate) use crate::exec::AgentTask;
 use crate::exec::claim::{Claim, Released};
+use crate::exec::reply::ReplySlot;
+use crate::exec::{Context, Runnable};
 use crate::imp::snapshot::StateView;
 use crate::instruction::Instruction;
 use crate::router::RouteId;
-use crate::runtime::report::{DeadLetter, DeadLetterReason};
-use crate::runtime::shared::Shared;
 use crate::signal::{Signal, Text};
+use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use arc_swap::ArcSwap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -54,23 +54,9 @@ pub(crate) struct AgentKind<S, R> {
     pub query_routes: RouteTable<u32>,
 }
 
-/// The runtime's face of an agent, with its state type erased.
-pub(crate) trait AgentTask: Runnable {
-    fn id(&self) -> AgentId;
-    /// Waits until no other thread is running the agent (stop and shutdown
-    /// accounting); returns at once on a thread that is inside a turn.
-    fn quiesce(&self);
-    /// Routes and enqueues `signal`; `me` is this agent, to be scheduled.
-    fn deliver(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError>;
-    /// Closes the mailbox and hands back everything still queued.
-    fn close(&self, reason: DeadLetterReason) -> Vec<DeadLetter>;
-    /// Whether the agent has been stopped (or shut down).
-    fn is_closed(&self) -> bool;
-}
-
 pub(crate) struct AgentCell<S, R> {
     pub(super) id: AgentId,
-    pub(crate) rt: Arc<Shared>,
+    pub(crate) rt: Arc<Context>,
     pub(crate) kind: Arc<AgentKind<S, R>>,
     pub(crate) routes: ArcSwap<RouteTable<ActionTarget>>,
     pub(crate) route_writer: Mutex<()>,
@@ -159,7 +145,7 @@ where
 {
     pub(crate) fn new(
         id: AgentId,
-        rt: Arc<Shared>,
+        rt: Arc<Context>,
         kind: Arc<AgentKind<S, R>>,
         state: S,
         capacity: usize,

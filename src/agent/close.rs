@@ -5,8 +5,8 @@
 use super::cell::{AgentCell, lock};
 use super::on_thread;
 use crate::agent::error::CallError;
-use crate::imp::pool;
-use crate::runtime::report::{DeadLetter, DeadLetterReason};
+use crate::instruction::pool;
+use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use crossbeam::utils::Backoff;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

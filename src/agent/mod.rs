@@ -14,14 +14,15 @@ mod close;
 pub mod error;
 mod on_thread;
 mod read_lane;
-pub(crate) mod reply;
 pub(crate) mod routes;
 mod turn;
 
 use crate::action::{Action, ActionSet, Query};
+pub use crate::exec::AgentAddr;
 use crate::router::{Pattern, Priority, RouteError, RouteId, Router};
-use crate::runtime::report::DeadLetter;
 use crate::signal::{Signal, Text};
+pub use crate::vocab::AgentId;
+use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use cell::{AgentCell, AgentKind, AgentTask};
 use error::{CallError, QueryError, SendError, SpawnError};
 use routes::{ActionTarget, RouteTable};
@@ -30,29 +31,6 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::Duration;
-
-/// An agent's identity, unique within the process.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AgentId(pub(crate) u64);
-
-impl AgentId {
-    /// The numeric id.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for AgentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "agent #{}", self.0)
-    }
-}
-
-impl fmt::Debug for AgentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AgentId({})", self.0)
-    }
-}
 
 /// The description of an agent type: initial state, named actions, routes to
 /// them, and read-only queries. Spawn any number of agents from one spec.
@@ -376,10 +354,7 @@ where
     /// does not wait, since the agent it would wait for may be waiting for
     /// it. Stopping twice returns an empty report.
     pub fn stop(&self) -> StopReport {
-        let dead_letters = AgentTask::close(
-            &*self.cell,
-            crate::runtime::report::DeadLetterReason::AgentStopped,
-        );
+        let dead_letters = AgentTask::close(&*self.cell, DeadLetterReason::AgentStopped);
         AgentTask::quiesce(&*self.cell);
         self.cell.rt.deregister(self.id());
         StopReport {
@@ -406,7 +381,7 @@ where
     /// The untyped address, for [`Instruction::send_to`](crate::Instruction::send_to)
     /// and bus subscriptions.
     pub fn addr(&self) -> AgentAddr {
-        AgentAddr { task: self.task() }
+        AgentAddr::new(self.task())
     }
 
     /// Adds a route at run time. Signals sent afterwards use it; signals
@@ -479,36 +454,6 @@ where
             hits: self.cell.memo_hits.load(Ordering::Relaxed),
             misses: self.cell.memo_misses.load(Ordering::Relaxed),
         }
-    }
-}
-
-/// The untyped address of an agent: send signals to it without knowing its
-/// state type (from actions, or to subscribe it to the bus).
-#[derive(Clone)]
-pub struct AgentAddr {
-    task: Arc<dyn AgentTask>,
-}
-
-impl AgentAddr {
-    /// The agent's id.
-    pub fn id(&self) -> AgentId {
-        self.task.id()
-    }
-
-    /// Sends `signal`; as [`AgentRef::send`].
-    pub fn send(&self, signal: Signal) -> Result<(), SendError> {
-        self.task.deliver(&self.task, signal)
-    }
-
-    /// Whether the agent was stopped.
-    pub fn is_stopped(&self) -> bool {
-        self.task.is_closed()
-    }
-}
-
-impl fmt::Debug for AgentAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AgentAddr({})", self.id().0)
     }
 }
 

@@ -4,8 +4,8 @@
 //! so senders resolve routes without locking.
 
 use crate::action::guarded;
-use crate::imp::memo::{MemoOutcome, RouteMemo};
 use crate::instruction::Resolved;
+use crate::router::memo::{MemoOutcome, RouteMemo};
 use crate::router::{Pattern, Priority, RouteError, RouteId, RouteSlot, Router};
 use crate::signal::{Signal, Text};
 use std::fmt;

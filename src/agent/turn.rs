@@ -14,9 +14,9 @@ use super::cell::{AgentCell, CallSlot, Core, PendingFailure, lock};
 use super::on_thread;
 use crate::action::{ActionError, guarded};
 use crate::agent::error::CallError;
-use crate::imp::pool;
+use crate::instruction::pool;
 use crate::instruction::{Instruction, Outbound};
-use crate::runtime::report::{Failure, UndeliveredFrom};
+use crate::vocab::report::{Failure, UndeliveredFrom};
 use std::sync::atomic::Ordering;
 
 /// A caller running the agent on its own thread, waiting for one reply.

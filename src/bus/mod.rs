@@ -12,12 +12,12 @@
 //! by actions: the thread running the emitting agent, after its batch
 //! committed). A panicking callback is reported, not propagated.
 
-use crate::agent::AgentAddr;
 use crate::agent::routes::RouteTable;
-use crate::router::{Priority, RouteError, RouteId, Router};
-use crate::runtime::report::DeliveryFailure;
-use crate::runtime::shared::Shared;
+use crate::exec::{AgentAddr, Context, Emit};
+use crate::router::{Priority, RouteError, Router};
 use crate::signal::Signal;
+use crate::vocab::AgentId;
+use crate::vocab::report::{DeliveryFailure, UndeliveredFrom};
 use arc_swap::ArcSwap;
 use std::error::Error;
 use std::fmt;
@@ -27,9 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// A callback subscriber.
 pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
 
-/// Identifies a subscription, for [`Bus::unsubscribe`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubscriptionId(RouteId);
+pub use crate::vocab::SubscriptionId;
 
 #[derive(Clone)]
 pub(crate) enum Subscriber {
@@ -71,7 +69,7 @@ impl BusCore {
     }
 
     /// Fans `signal` out to every matching subscriber.
-    pub fn publish(&self, rt: &Shared, signal: Signal) -> Result<PublishReport, PublishError> {
+    pub fn publish(&self, rt: &Context, signal: Signal) -> Result<PublishReport, PublishError> {
         if rt.is_shutting_down() {
             return Err(PublishError::ShuttingDown(Box::new(signal)));
         }
@@ -139,6 +137,19 @@ impl BusCore {
         }
         crate::router::scratch::put(slots);
         Ok(report)
+    }
+}
+
+impl Emit for BusCore {
+    fn emit(&self, rt: &Context, from: AgentId, signal: Signal) {
+        match self.publish(rt, signal) {
+            Ok(report) => {
+                for failure in report.failures {
+                    rt.record_undelivered(UndeliveredFrom::Agent(from), failure);
+                }
+            }
+            Err(e) => rt.record_undelivered(UndeliveredFrom::Agent(from), e.into_failure()),
+        }
     }
 }
 
@@ -229,7 +240,8 @@ impl Error for PublishError {}
 /// ```
 #[derive(Clone)]
 pub struct Bus {
-    rt: Arc<Shared>,
+    core: Arc<BusCore>,
+    rt: Arc<Context>,
 }
 
 impl fmt::Debug for Bus {
@@ -241,8 +253,8 @@ impl fmt::Debug for Bus {
 }
 
 impl Bus {
-    pub(crate) fn new(rt: Arc<Shared>) -> Self {
-        Bus { rt }
+    pub(crate) fn new(core: Arc<BusCore>, rt: Arc<Context>) -> Self {
+        Bus { core, rt }
     }
 
     fn add(
@@ -253,8 +265,7 @@ impl Bus {
     ) -> Result<SubscriptionId, RouteError> {
         let pattern = crate::router::Pattern::parse(pattern)?;
         let priority = Priority::new(priority)?;
-        self.rt
-            .bus
+        self.core
             .modify(|router| Ok(SubscriptionId(router.insert(pattern, priority, subscriber))))
     }
 
@@ -291,18 +302,18 @@ impl Bus {
 
     /// Removes a subscription.
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), RouteError> {
-        self.rt.bus.modify(|router| router.remove(id.0).map(drop))
+        self.core.modify(|router| router.remove(id.0).map(drop))
     }
 
     /// Fans `signal` out to every matching subscriber. `Err` hands the
     /// signal back when nobody matched (or the runtime is shutting down);
     /// otherwise the report lists per-subscriber refusals with their copies.
     pub fn publish(&self, signal: Signal) -> Result<PublishReport, PublishError> {
-        self.rt.bus.publish(&self.rt, signal)
+        self.core.publish(&self.rt, signal)
     }
 
     /// Active subscriptions.
     pub fn subscriptions(&self) -> usize {
-        self.rt.bus.table.load().router.len()
+        self.core.table.load().router.len()
     }
 }

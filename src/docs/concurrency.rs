@@ -54,7 +54,7 @@
 //! core ─> reads                         serve_reads
 //! core ─> another agent's mailbox       flushing a batch's emitted signals
 //!      ─> run-queue overflow list       (schedule), reply-slot mutex (replies),
-//!      ─> runtime's undelivered list    undeliverable emitted signals
+//!      ─> context's undelivered list    undeliverable emitted signals
 //! route_writer                          alone (load + store of the table)
 //! ```
 //!

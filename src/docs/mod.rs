@@ -6,6 +6,7 @@
 //!
 //! * [`concurrency`]: the claim protocol, one agent's locks and the order
 //!   they are taken in, the run queue, and why no wake-up is lost.
+//! * [`layers`]: which module may import which (arrows point down only).
 //! * [`pool`]: where instruction objects and reply slots come from.
 //! * [`snapshot`]: the `fast-path` state snapshot and when it is stale.
 //! * [`features`]: what each cargo feature really switches.
@@ -15,5 +16,6 @@
 
 pub mod concurrency;
 pub mod features;
+pub mod layers;
 pub mod pool;
 pub mod snapshot;

@@ -4,7 +4,9 @@
 //! resolved routes, the reply ticket, what the actions emit). It is checked
 //! out on the *sender's* thread (routing happens there) and given back on the
 //! thread that ran it, usually a worker. `src/imp/pool.rs` has three sources,
-//! all compiled in every build; `PoolKind` picks one per runtime:
+//! all compiled in every build; `PoolKind` picks one per runtime. The seam is
+//! generic over a `Recycle` type (blank, clear in place, its own statics), so
+//! `imp` names nothing above it; `src/instruction/pool.rs` is its typed face:
 //!
 //! * `Allocate` (plain): `Box::new` on checkout, drop on return.
 //! * `FreeList` (the `pooling` default): a two-level magazine design. Each
@@ -26,11 +28,12 @@
 //! and ids dropped, the route and emitted-signal lists cleared but keeping
 //! their capacity (shrunk back to 32 entries if they grew beyond), so a warm
 //! runtime dispatches without touching the allocator. Pools hand out blank
-//! instructions only; a unit test checks every kind.
+//! objects only; unit tests check every kind.
 //!
 //! **Reply slots** (`src/imp/reply.rs`) are pooled the same way for `call`,
 //! `state()` and `query()` whenever the pool kind is not `Allocate`: a
-//! per-thread stack of up to 8 slots per reply type. A slot is re-armed with
+//! per-thread stack of up to 8 slots per slot type (any `Default` type; the
+//! typed face is `src/exec/reply.rs`). A slot is re-armed with
 //! a fresh ticket on every lease and accepts an answer only for its current
 //! ticket, so a late answer to a timed-out request can never answer the
 //! next one.

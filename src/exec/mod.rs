@@ -1,5 +1,12 @@
-//! Execution: the layer between the agents and the runtime that owns them.
+//! Execution: what agents run on, below the agents and the runtime that owns
+//! them, so neither imports the other.
 //!
+//! * [`AgentTask`] / [`AgentAddr`]: an agent with its state type erased, as
+//!   the run queue, the bus and the runtime see it.
+//! * [`context`]: what an agent needs of its runtime (config, counters, the
+//!   run queue, the failure hook, the undelivered list, and an [`Emit`]
+//!   object for publishing emitted signals), built by the runtime.
+//! * [`reply`]: the reply slot a `call`, `state()` or query waits on.
 //! * [`claim`]: the one atomic word per agent that decides who runs it.
 //! * [`run_queue`]: agents with work, waiting for a worker; a work-stealing
 //!   queue per worker plus a global injector, and the sleep/wake protocol.
@@ -9,8 +16,15 @@
 //! Nothing here knows what an agent is: the run queue holds [`Runnable`]s.
 
 pub(crate) mod claim;
+pub(crate) mod context;
 pub(crate) mod counters;
+pub(crate) mod reply;
 pub(crate) mod run_queue;
+mod task;
+
+pub(crate) use context::{Context, ContextConfig, Emit};
+pub use task::AgentAddr;
+pub(crate) use task::AgentTask;
 
 use std::sync::Arc;
 

@@ -10,7 +10,6 @@
 //! oracle, and one benchmark run can compare them. The hidden
 //! `RuntimeBuilder::strategy` takes a [`Strategy`] explicitly.
 
-pub mod memo;
 pub mod payload;
 pub mod pool;
 pub mod reply;

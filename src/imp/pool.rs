@@ -1,5 +1,6 @@
-//! Where instruction objects come from: the allocator, a per-thread free list,
-//! or the `object-pool` crate.
+//! Where pooled objects (instructions) come from: the allocator, a per-thread
+//! free list, or the `object-pool` crate. Generic over the pooled type
+//! ([`Recycle`]), so this seam names nothing of the crate above it.
 //!
 //! All three are compiled; [`PoolKind`] picks one per runtime (the `pooling`
 //! feature makes [`PoolKind::FreeList`] the default). A returned instruction is
@@ -17,11 +18,23 @@
 //! (`MAGAZINE * (1 + MAX_DEPOT_MAGAZINES)` per thread and depot), and an empty
 //! pool falls back to allocating.
 
-use crate::instruction::Instruction;
 use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread::LocalKey;
 
-/// The source of instruction objects.
+/// An object a pool can hand out and take back (sharded-slab's `Clear`): it
+/// has a blank state, can be cleared in place, and names its own pools.
+pub trait Recycle: Sized + Send + 'static {
+    /// An empty object, as a pool hands it out.
+    fn blank() -> Self;
+    /// Clears in place for reuse, keeping (bounded) buffer capacity.
+    fn recycle(&mut self);
+    /// This type's pools: a `static` (statics cannot be generic, so each
+    /// pooled type declares its own; see [`Pools::new`]).
+    fn pools() -> &'static Pools<Self>;
+}
+
+/// The source of pooled objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
     /// `Box::new` on checkout, drop on return (the plain implementation).
@@ -32,35 +45,66 @@ pub enum PoolKind {
     ObjectPool,
 }
 
-/// Instructions held per thread before a full magazine moves to the depot.
+/// Objects held per thread before a full magazine moves to the depot.
 pub const MAGAZINE: usize = 64;
-/// Full magazines the depot keeps; beyond that, returned instructions are freed.
+/// Full magazines the depot keeps; beyond that, returned objects are freed.
 pub const MAX_DEPOT_MAGAZINES: usize = 64;
 /// Bound of the `object-pool` candidate.
 pub const OBJECT_POOL_CAPACITY: usize = MAGAZINE * MAX_DEPOT_MAGAZINES;
 
-/// Takes a blank instruction from the pool of `kind`.
-#[inline]
-pub fn checkout(kind: PoolKind) -> Box<Instruction> {
-    match kind {
-        PoolKind::Allocate => Box::new(Instruction::blank()),
-        PoolKind::FreeList => free_list::checkout(),
-        PoolKind::ObjectPool => object_pool_candidate::checkout(),
+/// A thread's magazine of pooled objects.
+pub type Magazine<T> = RefCell<Vec<Box<T>>>;
+
+/// The pools of one type: the free list's thread-local magazine and global
+/// depot, and the `object-pool` candidate.
+pub struct Pools<T: 'static> {
+    local: &'static LocalKey<Magazine<T>>,
+    depot: Mutex<Depot<T>>,
+    object_pool: OnceLock<object_pool::Pool<Box<T>>>,
+}
+
+struct Depot<T> {
+    full: Vec<Vec<Box<T>>>,
+    empty: Vec<Vec<Box<T>>>,
+}
+
+impl<T> Pools<T> {
+    /// Pools around `local`, the type's own
+    /// `thread_local! { static LOCAL: Magazine<T> = const { RefCell::new(Vec::new()) } }`.
+    pub const fn new(local: &'static LocalKey<Magazine<T>>) -> Self {
+        Pools {
+            local,
+            depot: Mutex::new(Depot {
+                full: Vec::new(),
+                empty: Vec::new(),
+            }),
+            object_pool: OnceLock::new(),
+        }
     }
 }
 
-/// Returns an instruction to the pool of `kind`, clearing it in place.
+/// Takes a blank object from the pool of `kind`.
 #[inline]
-pub fn give_back(kind: PoolKind, mut ins: Box<Instruction>) {
+pub fn checkout<T: Recycle>(kind: PoolKind) -> Box<T> {
     match kind {
-        PoolKind::Allocate => drop(ins),
+        PoolKind::Allocate => Box::new(T::blank()),
+        PoolKind::FreeList => free_list::checkout(T::pools()),
+        PoolKind::ObjectPool => object_pool_candidate::checkout(T::pools()),
+    }
+}
+
+/// Returns an object to the pool of `kind`, clearing it in place.
+#[inline]
+pub fn give_back<T: Recycle>(kind: PoolKind, mut obj: Box<T>) {
+    match kind {
+        PoolKind::Allocate => drop(obj),
         PoolKind::FreeList => {
-            ins.recycle();
-            free_list::give_back(ins)
+            obj.recycle();
+            free_list::give_back(T::pools(), obj)
         }
         PoolKind::ObjectPool => {
-            ins.recycle();
-            object_pool_candidate::give_back(ins)
+            obj.recycle();
+            object_pool_candidate::give_back(T::pools(), obj)
         }
     }
 }
@@ -68,51 +112,38 @@ pub fn give_back(kind: PoolKind, mut ins: Box<Instruction>) {
 mod free_list {
     use super::*;
 
-    struct Depot {
-        full: Vec<Vec<Box<Instruction>>>,
-        empty: Vec<Vec<Box<Instruction>>>,
-    }
-
-    static DEPOT: Mutex<Depot> = Mutex::new(Depot {
-        full: Vec::new(),
-        empty: Vec::new(),
-    });
-
-    thread_local! {
-        static LOCAL: RefCell<Vec<Box<Instruction>>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub fn checkout() -> Box<Instruction> {
-        LOCAL
+    pub fn checkout<T: Recycle>(pools: &Pools<T>) -> Box<T> {
+        pools
+            .local
             .try_with(|local| {
                 let mut local = local.try_borrow_mut().ok()?;
                 if local.is_empty() {
-                    refill(&mut local);
+                    refill(pools, &mut local);
                 }
                 local.pop()
             })
             .ok()
             .flatten()
-            .unwrap_or_else(|| Box::new(Instruction::blank()))
+            .unwrap_or_else(|| Box::new(T::blank()))
     }
 
-    pub fn give_back(ins: Box<Instruction>) {
-        // If the thread-local is gone (thread exit) or busy, the instruction is
+    pub fn give_back<T>(pools: &Pools<T>, obj: Box<T>) {
+        // If the thread-local is gone (thread exit) or busy, the object is
         // simply freed: a pool may always decline.
-        let _ = LOCAL.try_with(|local| {
+        let _ = pools.local.try_with(|local| {
             if let Ok(mut local) = local.try_borrow_mut() {
                 if local.len() >= MAGAZINE {
-                    spill(&mut local);
+                    spill(pools, &mut local);
                 }
                 if local.len() < MAGAZINE {
-                    local.push(ins);
+                    local.push(obj);
                 }
             }
         });
     }
 
-    fn refill(local: &mut Vec<Box<Instruction>>) {
-        let mut depot = DEPOT.lock().unwrap_or_else(PoisonError::into_inner);
+    fn refill<T>(pools: &Pools<T>, local: &mut Vec<Box<T>>) {
+        let mut depot = pools.depot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(full) = depot.full.pop() {
             let empty = std::mem::replace(local, full);
             if empty.capacity() != 0 {
@@ -121,8 +152,8 @@ mod free_list {
         }
     }
 
-    fn spill(local: &mut Vec<Box<Instruction>>) {
-        let mut depot = DEPOT.lock().unwrap_or_else(PoisonError::into_inner);
+    fn spill<T>(pools: &Pools<T>, local: &mut Vec<Box<T>>) {
+        let mut depot = pools.depot.lock().unwrap_or_else(PoisonError::into_inner);
         if depot.full.len() < MAX_DEPOT_MAGAZINES {
             let empty = depot
                 .empty
@@ -141,22 +172,23 @@ mod object_pool_candidate {
     use super::*;
     use object_pool::Pool;
 
-    fn pool() -> &'static Pool<Box<Instruction>> {
-        static POOL: OnceLock<Pool<Box<Instruction>>> = OnceLock::new();
-        POOL.get_or_init(|| Pool::new(0, || Box::new(Instruction::blank())))
+    fn pool<T: Recycle>(pools: &Pools<T>) -> &Pool<Box<T>> {
+        pools
+            .object_pool
+            .get_or_init(|| Pool::new(0, || Box::new(T::blank())))
     }
 
-    pub fn checkout() -> Box<Instruction> {
-        match pool().try_pull() {
+    pub fn checkout<T: Recycle>(pools: &Pools<T>) -> Box<T> {
+        match pool(pools).try_pull() {
             Some(reusable) => reusable.detach().1,
-            None => Box::new(Instruction::blank()),
+            None => Box::new(T::blank()),
         }
     }
 
-    pub fn give_back(ins: Box<Instruction>) {
-        let pool = pool();
+    pub fn give_back<T: Recycle>(pools: &Pools<T>, obj: Box<T>) {
+        let pool = pool(pools);
         if pool.len() < OBJECT_POOL_CAPACITY {
-            pool.attach(ins);
+            pool.attach(obj);
         }
     }
 }
@@ -165,36 +197,65 @@ mod object_pool_candidate {
 mod tests {
     use super::*;
 
+    /// A pooled object that remembers whether it was used.
+    struct Probe(Vec<u8>);
+
+    impl Recycle for Probe {
+        fn blank() -> Self {
+            Probe(Vec::new())
+        }
+        fn recycle(&mut self) {
+            self.0.clear();
+        }
+        fn pools() -> &'static Pools<Self> {
+            thread_local! {
+                static LOCAL: Magazine<Probe> = const { RefCell::new(Vec::new()) };
+            }
+            static POOLS: Pools<Probe> = Pools::new(&LOCAL);
+            &POOLS
+        }
+    }
+
+    impl Probe {
+        fn is_blank(&self) -> bool {
+            self.0.is_empty()
+        }
+        fn used(mut self: Box<Self>) -> Box<Self> {
+            self.0.push(1);
+            self
+        }
+    }
+
     #[test]
     fn every_kind_hands_out_blank_instructions_and_takes_them_back() {
         for kind in [PoolKind::Allocate, PoolKind::FreeList, PoolKind::ObjectPool] {
             for _ in 0..3 * MAGAZINE {
-                let ins = checkout(kind);
-                assert!(ins.is_blank(), "{kind:?} handed out a used instruction");
-                give_back(kind, ins);
+                let ins: Box<Probe> = checkout(kind);
+                assert!(ins.is_blank(), "{kind:?} handed out a used object");
+                give_back(kind, ins.used());
             }
         }
     }
 
     #[test]
     fn free_list_survives_checkout_on_one_thread_and_return_on_another() {
-        let (tx, rx) = std::sync::mpsc::channel::<Box<Instruction>>();
+        let (tx, rx) = std::sync::mpsc::channel::<Box<Probe>>();
         let consumer = std::thread::spawn(move || {
             for ins in rx {
                 give_back(PoolKind::FreeList, ins);
             }
         });
         for _ in 0..10 * MAGAZINE {
-            let ins = checkout(PoolKind::FreeList);
+            let ins: Box<Probe> = checkout(PoolKind::FreeList);
             assert!(ins.is_blank());
-            tx.send(ins).unwrap();
+            tx.send(ins.used()).unwrap();
         }
         drop(tx);
         consumer.join().unwrap();
         for _ in 0..2 * MAGAZINE {
-            let ins = checkout(PoolKind::FreeList);
+            let ins: Box<Probe> = checkout(PoolKind::FreeList);
             assert!(ins.is_blank());
-            give_back(PoolKind::FreeList, ins);
+            give_back(PoolKind::FreeList, ins.used());
         }
     }
 }

@@ -8,14 +8,17 @@
 //!
 //! Instruction objects are the unit the `pooling` feature recycles: with it,
 //! they come from a free list and are cleared in place on return, keeping the
-//! capacity of their buffers (see `imp::pool`).
+//! capacity of their buffers (see `imp::pool`; `instruction::pool` is that pool typed).
 
-use crate::action::ActionError;
-use crate::agent::AgentAddr;
-use crate::agent::AgentId;
-use crate::agent::reply::ReplySink;
+pub(crate) mod pool;
+
+use crate::exec::AgentAddr;
+use crate::exec::reply::ReplySink;
+use crate::imp::pool::{Magazine, Pools, Recycle};
 use crate::router::RouteId;
 use crate::signal::{Payload, Signal, SignalId};
+use crate::vocab::{ActionError, AgentId};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 /// Buffers larger than this are shrunk when an instruction is recycled, so a
@@ -247,6 +250,24 @@ fn empty_signal() -> &'static Signal {
             .build()
             .unwrap_or_else(|_| unreachable!("a constant, valid signal"))
     })
+}
+
+impl Recycle for Instruction {
+    fn blank() -> Self {
+        Instruction::blank()
+    }
+
+    fn recycle(&mut self) {
+        Instruction::recycle(self)
+    }
+
+    fn pools() -> &'static Pools<Self> {
+        thread_local! {
+            static LOCAL: Magazine<Instruction> = const { RefCell::new(Vec::new()) };
+        }
+        static POOLS: Pools<Instruction> = Pools::new(&LOCAL);
+        &POOLS
+    }
 }
 
 impl std::fmt::Debug for Instruction {

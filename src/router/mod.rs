@@ -70,6 +70,7 @@
 //! heap allocation, on a path no signal reaches.)
 
 mod error;
+pub(crate) mod memo;
 mod order;
 mod pattern;
 pub(crate) mod scratch;

@@ -6,17 +6,16 @@
 //! benchmarks independent of scheduling.
 
 pub mod report;
-pub(crate) mod shared;
 
 use crate::agent::cell::AgentCell;
 use crate::agent::error::SpawnError;
 use crate::agent::{AgentId, AgentRef, AgentSpec};
-use crate::bus::Bus;
+use crate::bus::{Bus, BusCore};
 use crate::exec::run_queue::{RunQueue, WorkerQueue};
+use crate::exec::{Context, ContextConfig};
 use crate::imp::Strategy;
+pub use crate::vocab::report::FailureHook;
 use report::{DeadLetterReason, Metrics, ShutdownReport, Undelivered};
-pub use shared::FailureHook;
-use shared::{Shared, SharedConfig};
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -213,8 +212,9 @@ impl RuntimeBuilder {
         }
         let threads = if self.deterministic { 0 } else { self.workers };
         let (run_queue, worker_queues) = RunQueue::new(threads);
-        let shared = Arc::new(Shared::new(
-            SharedConfig {
+        let bus = Arc::new(BusCore::new(self.strategy.fast_path));
+        let shared = Arc::new(Context::new(
+            ContextConfig {
                 strategy: self.strategy,
                 batch: if self.strategy.batching {
                     self.batch_size
@@ -228,9 +228,11 @@ impl RuntimeBuilder {
                 on_failure: self.on_failure,
             },
             run_queue,
+            bus.clone(),
         ));
         let mut runtime = Runtime {
             shared: shared.clone(),
+            bus,
             workers: Vec::new(),
             shut_down: false,
         };
@@ -248,7 +250,7 @@ impl RuntimeBuilder {
     }
 }
 
-fn worker_loop(shared: &Shared, mine: WorkerQueue) {
+fn worker_loop(shared: &Context, mine: WorkerQueue) {
     shared.run_queue.work(mine, |entry| {
         // Every piece of user code an agent runs is already guarded; this is
         // the last line, so that a bug can never take a worker thread down.
@@ -277,7 +279,8 @@ fn worker_loop(shared: &Shared, mine: WorkerQueue) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Runtime {
-    shared: Arc<Shared>,
+    shared: Arc<Context>,
+    bus: Arc<BusCore>,
     workers: Vec<JoinHandle<()>>,
     shut_down: bool,
 }
@@ -341,7 +344,7 @@ impl Runtime {
 
     /// The publish/subscribe bus.
     pub fn bus(&self) -> Bus {
-        Bus::new(self.shared.clone())
+        Bus::new(self.bus.clone(), self.shared.clone())
     }
 
     /// Deterministic mode: processes until no agent has work, on this
@@ -361,7 +364,7 @@ impl Runtime {
             self.shared.drive_until_idle();
             return self.metrics().in_flight() == 0;
         }
-        let deadline = crate::agent::reply::deadline_after(timeout);
+        let deadline = crate::exec::reply::deadline_after(timeout);
         let mut pause = Duration::from_micros(50);
         loop {
             if self.metrics().in_flight() == 0 {
@@ -419,7 +422,7 @@ impl Runtime {
             agent.quiesce();
         }
         // Break the reference cycles agent -> runtime -> bus -> agent.
-        self.shared.bus.clear();
+        self.bus.clear();
         self.shared.run_queue.drain();
         drop(agents);
         ShutdownReport {

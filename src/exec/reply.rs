@@ -7,7 +7,7 @@
 //! of microseconds on small VMs, so a round trip that is answered quickly must
 //! never park: the park and wake-up would cost more than the round trip itself.
 
-use crate::agent::error::CallError;
+use crate::vocab::error::CallError;
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -181,6 +181,26 @@ impl<R: Send + 'static> ReplySink for ReplySlot<Result<R, CallError>> {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// Reply slots from the pool of a [`PoolKind`](crate::imp::PoolKind), typed
+/// (the seam in `imp::reply` is generic over the slot).
+pub(crate) mod pool {
+    use super::ReplySlot;
+    use crate::imp::{PoolKind, reply as seam};
+    use std::sync::Arc;
+
+    /// A reply slot for one request; arm it before use.
+    #[inline]
+    pub fn lease<V: Send + 'static>(kind: PoolKind) -> Arc<ReplySlot<V>> {
+        seam::lease(kind)
+    }
+
+    /// Hands a slot back once its request is over.
+    #[inline]
+    pub fn release<V: Send + 'static>(kind: PoolKind, slot: Arc<ReplySlot<V>>) {
+        seam::release(kind, slot)
     }
 }
 

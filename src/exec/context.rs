@@ -1,23 +1,24 @@
-//! State shared by a runtime's handles, agents and workers.
+//! What an agent needs of its runtime, shared by the runtime's handles,
+//! agents and workers: config values, counters, the run queue, the agent
+//! registry, the failure hook and the undelivered list. The runtime builds
+//! it; the one thing above this layer it reaches, publishing a signal an
+//! action emitted, goes through an [`Emit`] object (the bus).
 
-use crate::action::guarded;
-use crate::agent::AgentId;
-use crate::agent::cell::AgentTask;
-use crate::bus::BusCore;
-use crate::exec::counters::ShardedCounter;
-use crate::exec::run_queue::RunQueue;
+use super::AgentTask;
+use super::counters::ShardedCounter;
+use super::run_queue::RunQueue;
 use crate::imp::Strategy;
-use crate::runtime::report::{DeliveryFailure, Failure, Metrics, Undelivered, UndeliveredFrom};
 use crate::signal::Signal;
+use crate::vocab::AgentId;
+use crate::vocab::action_error::guarded;
+use crate::vocab::report::{
+    DeliveryFailure, Failure, FailureHook, Metrics, Undelivered, UndeliveredFrom,
+};
 use crossbeam::utils::CachePadded;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-
-/// Called for every failed action run (error or panic), on the thread that
-/// ran it. Must not block for long.
-pub type FailureHook = Arc<dyn Fn(&Failure<'_>) + Send + Sync>;
 
 /// Event counters; each on its own cache line so workers and senders do not
 /// contend on one.
@@ -34,7 +35,13 @@ pub(crate) struct Counters {
     pub spawned: CachePadded<AtomicU64>,
 }
 
-pub(crate) struct Shared {
+/// Publishes a signal an action emitted, once its instruction committed;
+/// undeliverable copies go to [`Context::record_undelivered`].
+pub(crate) trait Emit: Send + Sync {
+    fn emit(&self, rt: &Context, from: AgentId, signal: Signal);
+}
+
+pub(crate) struct Context {
     pub strategy: Strategy,
     /// Signals drained per wake-up (1 without batching).
     pub batch: usize,
@@ -43,8 +50,8 @@ pub(crate) struct Shared {
     pub default_timeout: Duration,
     pub undelivered_limit: usize,
     pub run_queue: RunQueue,
-    pub bus: BusCore,
     pub counters: Counters,
+    emitter: Arc<dyn Emit>,
     registry: Mutex<HashMap<AgentId, Arc<dyn AgentTask>>>,
     shutting_down: AtomicBool,
     undelivered: Mutex<Vec<Undelivered>>,
@@ -55,7 +62,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-pub(crate) struct SharedConfig {
+pub(crate) struct ContextConfig {
     pub strategy: Strategy,
     pub batch: usize,
     pub deterministic: bool,
@@ -65,10 +72,10 @@ pub(crate) struct SharedConfig {
     pub on_failure: Option<FailureHook>,
 }
 
-impl Shared {
-    pub fn new(c: SharedConfig, run_queue: RunQueue) -> Self {
-        Shared {
-            bus: BusCore::new(c.strategy.fast_path),
+impl Context {
+    pub fn new(c: ContextConfig, run_queue: RunQueue, emitter: Arc<dyn Emit>) -> Self {
+        Context {
+            emitter,
             strategy: c.strategy,
             batch: c.batch,
             deterministic: c.deterministic,
@@ -139,15 +146,8 @@ impl Shared {
     }
 
     /// Publishes a signal an action emitted; failures are recorded.
-    pub fn publish_emitted(self: &Arc<Self>, from: AgentId, signal: Signal) {
-        match self.bus.publish(self, signal) {
-            Ok(report) => {
-                for failure in report.failures {
-                    self.record_undelivered(UndeliveredFrom::Agent(from), failure);
-                }
-            }
-            Err(e) => self.record_undelivered(UndeliveredFrom::Agent(from), e.into_failure()),
-        }
+    pub fn publish_emitted(&self, from: AgentId, signal: Signal) {
+        self.emitter.emit(self, from, signal);
     }
 
     /// Deterministic mode: runs agents on this thread until no agent has

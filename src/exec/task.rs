@@ -1,0 +1,58 @@
+//! The task trait: an agent with its state type erased, as the run queue, the
+//! bus and the runtime see it, and [`AgentAddr`], its public face.
+
+use super::Runnable;
+use crate::signal::Signal;
+use crate::vocab::AgentId;
+use crate::vocab::error::SendError;
+use crate::vocab::report::{DeadLetter, DeadLetterReason};
+use std::fmt;
+use std::sync::Arc;
+
+/// The runtime's face of an agent, with its state type erased.
+pub(crate) trait AgentTask: Runnable {
+    fn id(&self) -> AgentId;
+    /// Waits until no other thread is running the agent (stop and shutdown
+    /// accounting); returns at once on a thread that is inside a turn.
+    fn quiesce(&self);
+    /// Routes and enqueues `signal`; `me` is this agent, to be scheduled.
+    fn deliver(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError>;
+    /// Closes the mailbox and hands back everything still queued.
+    fn close(&self, reason: DeadLetterReason) -> Vec<DeadLetter>;
+    /// Whether the agent has been stopped (or shut down).
+    fn is_closed(&self) -> bool;
+}
+
+/// The untyped address of an agent: send signals to it without knowing its
+/// state type (from actions, or to subscribe it to the bus).
+#[derive(Clone)]
+pub struct AgentAddr {
+    task: Arc<dyn AgentTask>,
+}
+
+impl AgentAddr {
+    pub(crate) fn new(task: Arc<dyn AgentTask>) -> Self {
+        AgentAddr { task }
+    }
+
+    /// The agent's id.
+    pub fn id(&self) -> AgentId {
+        self.task.id()
+    }
+
+    /// Sends `signal`; as [`AgentRef::send`](crate::AgentRef::send).
+    pub fn send(&self, signal: Signal) -> Result<(), SendError> {
+        self.task.deliver(&self.task, signal)
+    }
+
+    /// Whether the agent was stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.task.is_closed()
+    }
+}
+
+impl fmt::Debug for AgentAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AgentAddr({})", self.id().0)
+    }
+}
