@@ -109,9 +109,18 @@ fn bus_fan_out_64kib_100(mut f: ops::FanOut) -> ops::FanOut {
     f
 }
 
+#[library_benchmark(teardown = keep)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::call_setup)]
+#[bench::plain(args = (Strategy::PLAIN), setup = ops::call_setup)]
+#[bench::optimized(args = (Strategy::OPTIMIZED), setup = ops::call_setup)]
+fn call_idle(mut c: ops::Call) -> ops::Call {
+    black_box(ops::call_run(&mut c));
+    c
+}
+
 library_benchmark_group!(
     name = agents;
-    benchmarks = state_query, local_send_and_process_100, bus_fan_out_64kib_100
+    benchmarks = state_query, local_send_and_process_100, bus_fan_out_64kib_100, call_idle
 );
 
 main!(

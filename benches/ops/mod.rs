@@ -291,3 +291,36 @@ pub fn fanout_prepare(f: &mut FanOut) {
         fanout_refill(f);
     }
 }
+
+/// One agent, warm, for `call` round trips.
+pub struct Call {
+    _rt: Runtime,
+    agent: AgentRef<u64, u64>,
+    signal: Option<Signal>,
+}
+
+/// A warm agent and one prebuilt signal to call it with.
+pub fn call_setup(strategy: Strategy) -> Call {
+    let rt = deterministic(strategy);
+    let agent = rt.spawn(&counter()).expect("spawn");
+    let payload = bytes_of(8);
+    let mut c = Call {
+        _rt: rt,
+        agent,
+        signal: None,
+    };
+    for _ in 0..4 {
+        c.signal = Some(tick(&payload));
+        call_run(&mut c);
+    }
+    c.signal = Some(tick(&payload));
+    c
+}
+
+/// `call` on an idle agent: the caller claims it and runs the action itself.
+pub fn call_run(c: &mut Call) -> u64 {
+    let signal = c.signal.take().expect("a signal to call with");
+    c.agent
+        .call(signal, std::time::Duration::from_secs(5))
+        .expect("reply")
+}
