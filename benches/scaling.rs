@@ -10,6 +10,10 @@
 //! producer is off the critical path by construction (the main thread
 //! blocks on a channel until the last token lands). Run with 1 and with 2
 //! workers; the ratio of the two throughputs is the scaling.
+//!
+//! `scaling/floor`: the same arithmetic on plain threads (1, then 2), no
+//! runtime at all: the best scaling this machine's two cores allow (two
+//! vCPUs may share one physical core).
 
 mod common;
 
@@ -120,6 +124,24 @@ fn scaling(c: &mut Criterion) {
             b.iter_custom(|iters| (0..iters).map(|_| run(&ring)).sum())
         });
         drop(ring.rt.shutdown());
+    }
+    let total = TOKENS * (HOPS as usize + 1);
+    for threads in [1usize, 2] {
+        group.bench_function(format!("floor/{threads}_threads"), |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        s.spawn(move || {
+                            let mut x = t as u64;
+                            for i in 0..total / threads {
+                                x = work(x ^ i as u64);
+                            }
+                            black_box(x)
+                        });
+                    }
+                })
+            })
+        });
     }
     group.finish();
 }

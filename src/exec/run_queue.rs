@@ -174,22 +174,27 @@ impl RunQueue {
     }
 
     fn find(&self, index: usize) -> Option<Entry> {
-        let local = LOCAL
+        LOCAL
             .try_with(|l| {
                 let l = l.borrow();
                 let (_, deque) = l.as_ref()?;
-                deque.pop().or_else(|| self.pop())
+                deque
+                    .pop()
+                    .or_else(|| self.pop())
+                    .or_else(|| self.steal(index, deque))
             })
             .ok()
-            .flatten();
-        if local.is_some() {
-            return local;
-        }
+            .flatten()
+    }
+
+    /// Takes half of another worker's deque (one to run now, the rest into
+    /// this worker's deque), so a worker that ran dry catches up at once.
+    fn steal(&self, index: usize, deque: &Worker<Entry>) -> Option<Entry> {
         let n = self.stealers.len();
         for k in 1..n {
             let victim = &self.stealers[(index + k) % n];
             loop {
-                match victim.steal() {
+                match victim.steal_batch_and_pop(deque) {
                     Steal::Success(e) => return Some(e),
                     Steal::Empty => break,
                     Steal::Retry => {}
