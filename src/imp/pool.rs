@@ -32,6 +32,9 @@ pub trait Recycle: Sized + Send + 'static {
     /// This type's pools: a `static` (statics cannot be generic, so each
     /// pooled type declares its own; see [`Pools::new`]).
     fn pools() -> &'static Pools<Self>;
+    /// The thread's magazine (a `thread_local!` of the implementer's, named
+    /// statically so the access compiles to a direct TLS access).
+    fn magazine() -> &'static LocalKey<Magazine<Self>>;
 }
 
 /// The source of pooled objects.
@@ -58,7 +61,6 @@ pub type Magazine<T> = RefCell<Vec<Box<T>>>;
 /// The pools of one type: the free list's thread-local magazine and global
 /// depot, and the `object-pool` candidate.
 pub struct Pools<T: 'static> {
-    local: &'static LocalKey<Magazine<T>>,
     depot: Mutex<Depot<T>>,
     object_pool: OnceLock<object_pool::Pool<Box<T>>>,
 }
@@ -71,9 +73,8 @@ struct Depot<T> {
 impl<T> Pools<T> {
     /// Pools around `local`, the type's own
     /// `thread_local! { static LOCAL: Magazine<T> = const { RefCell::new(Vec::new()) } }`.
-    pub const fn new(local: &'static LocalKey<Magazine<T>>) -> Self {
+    pub const fn new() -> Self {
         Pools {
-            local,
             depot: Mutex::new(Depot {
                 full: Vec::new(),
                 empty: Vec::new(),
@@ -113,8 +114,7 @@ mod free_list {
     use super::*;
 
     pub fn checkout<T: Recycle>(pools: &Pools<T>) -> Box<T> {
-        pools
-            .local
+        T::magazine()
             .try_with(|local| {
                 let mut local = local.try_borrow_mut().ok()?;
                 if local.is_empty() {
@@ -127,10 +127,10 @@ mod free_list {
             .unwrap_or_else(|| Box::new(T::blank()))
     }
 
-    pub fn give_back<T>(pools: &Pools<T>, obj: Box<T>) {
+    pub fn give_back<T: Recycle>(pools: &Pools<T>, obj: Box<T>) {
         // If the thread-local is gone (thread exit) or busy, the object is
         // simply freed: a pool may always decline.
-        let _ = pools.local.try_with(|local| {
+        let _ = T::magazine().try_with(|local| {
             if let Ok(mut local) = local.try_borrow_mut() {
                 if local.len() >= MAGAZINE {
                     spill(pools, &mut local);
@@ -208,11 +208,14 @@ mod tests {
             self.0.clear();
         }
         fn pools() -> &'static Pools<Self> {
+            static POOLS: Pools<Probe> = Pools::new();
+            &POOLS
+        }
+        fn magazine() -> &'static LocalKey<Magazine<Self>> {
             thread_local! {
                 static LOCAL: Magazine<Probe> = const { RefCell::new(Vec::new()) };
             }
-            static POOLS: Pools<Probe> = Pools::new(&LOCAL);
-            &POOLS
+            &LOCAL
         }
     }
 

@@ -262,11 +262,15 @@ impl Recycle for Instruction {
     }
 
     fn pools() -> &'static Pools<Self> {
+        static POOLS: Pools<Instruction> = Pools::new();
+        &POOLS
+    }
+
+    fn magazine() -> &'static std::thread::LocalKey<Magazine<Self>> {
         thread_local! {
             static LOCAL: Magazine<Instruction> = const { RefCell::new(Vec::new()) };
         }
-        static POOLS: Pools<Instruction> = Pools::new(&LOCAL);
-        &POOLS
+        &LOCAL
     }
 }
 
