@@ -74,8 +74,9 @@
 //!
 //! ## Deterministic mode
 //! `Runtime::builder().deterministic()` has no worker threads; nothing runs
-//! until [`Runtime::run_until_idle`] (or a `call`, which drives the runtime
-//! until its reply is there). Tests and instruction-count benchmarks use it.
+//! until [`Runtime::run_until_idle`], or a `call`, which runs its target up
+//! to its own signal and returns its reply. Tests and instruction-count
+//! benchmarks use it.
 //!
 //! ## Optimizations
 //! `fast-path`, `zero-copy`, `pooling`, `batching` and `mimalloc` are cargo

@@ -15,7 +15,7 @@
 //! |---|---|---|---|
 //! | `fast-path` | `fast_path` | reads through the read lane; routes resolved by a trie walk each time | reads from the snapshot ([`snapshot`](super::snapshot)); exact types memoized per route table (`src/router/memo.rs`, at most 4,096 types; also the bus's table) |
 //! | `pooling` | `pool` | `PoolKind::Allocate` | `PoolKind::FreeList` for instructions and reply slots ([`pool`](super::pool)) |
-//! | `batching` | `batching` | one instruction per turn | up to [`batch_size`](crate::RuntimeBuilder::batch_size) (default 64) per turn, one snapshot publish per batch |
+//! | `batching` | `batching` | one instruction per turn | up to [`batch_size`](crate::RuntimeBuilder::batch_size) (default 64) per turn; instructions without outside effects share one snapshot publish |
 //!
 //! **The payload is the compile-time seam.** `zero-copy` makes
 //! `imp::payload::ActiveBuf` name `SharedBuf` (`bytes::Bytes`, clone and

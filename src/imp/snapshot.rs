@@ -3,10 +3,11 @@
 //! * [`StateView::Mailbox`] (plain): there is no copy; a read is a message
 //!   answered by the agent between instructions.
 //! * [`StateView::Snapshot`] (`fast-path`): an `arc-swap` cell holds the last
-//!   committed state. The agent publishes after each commit (once per batch
-//!   with `batching`), before it sends the batch's replies, so a caller that
-//!   got its reply reads its own write. Readers load it on their own thread
-//!   without touching the mailbox.
+//!   committed state. The agent publishes before any effect of an
+//!   instruction leaves it (an emitted or sent signal, a reply, a failure
+//!   report), so whoever learns of a commit reads it; instructions without
+//!   outside effects share one publish at the end of a batch. Readers load
+//!   it on their own thread without touching the mailbox.
 //!
 //! Publishing reuses the previous snapshot's allocation when no reader still
 //! holds it (`Arc::get_mut` + `clone_from`), so a warm agent publishes without
