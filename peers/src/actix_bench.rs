@@ -22,6 +22,7 @@
 //!   like the stream thread of agentry and crossbeam, so that it does not
 //!   share the client's single-threaded event loop.
 
+use crate::async_client::{stream_batches, timed_round_trips};
 use crate::contender::{
     BoxError, Busy, Contender, FAN_IN_PRODUCERS, FAN_IN_RECEIVERS, Hooks, Latch, STREAM_BATCH,
     Stream, Tally, check, fan_in_target,
@@ -181,18 +182,14 @@ impl Contender for ActixBench {
         let (stream_target, control) = (actor.clone(), stream.clone());
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let spawned = self.stream_arbiter.spawn(async move {
-            let result = async {
-                while control.running() {
-                    for _ in 0..STREAM_BATCH {
-                        stream_target.do_send(Tick);
-                    }
-                    stream_target.send(Ping).await?;
-                    control.batch_done();
+            let result = stream_batches(&control, || async {
+                for _ in 0..STREAM_BATCH {
+                    stream_target.do_send(Tick);
                 }
+                stream_target.send(Ping).await?;
                 Ok::<_, BoxError>(())
-            }
+            })
             .await;
-            control.exited();
             let _ = done_tx.send(result);
         });
         if !spawned {
@@ -200,23 +197,10 @@ impl Contender for ActixBench {
         }
         let (target, control) = (actor.clone(), stream.clone());
         let samples = self.run(async move {
-            while !control.started() {
-                tokio::task::yield_now().await;
-            }
-            let mut samples = Vec::with_capacity(m as usize);
-            let mut result = Ok(());
-            for _ in 0..m {
-                let t = Instant::now();
-                if let Err(e) = target.send(Ping).await {
-                    result = Err(e.into());
-                    break;
-                }
-                samples.push(t.elapsed().as_nanos() as u64);
-            }
-            // Stop the stream whatever happened.
-            control.stop();
+            let samples = timed_round_trips(m, &control, || target.send(Ping)).await;
+            // The stream's outcome first: it was stopped whatever happened.
             done_rx.await??;
-            result.map(|()| samples)
+            Ok(samples?)
         })?;
         let sent = stream.sent();
         // The send in `finish` queues behind every do_send: it sees them all.

@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actix_bench;
 mod agentry_bench;
+mod async_client;
 mod contender;
 mod crossbeam_bench;
 mod kameo_bench;

@@ -13,6 +13,7 @@
 //! * busy round trip: the same, while a stream task casts ticks to the
 //!   same actor in batches of `STREAM_BATCH`, each followed by a call.
 
+use crate::async_client::{stream_batches, timed_round_trips};
 use crate::contender::{
     BoxError, Busy, Contender, FAN_IN_PRODUCERS, FAN_IN_RECEIVERS, Hooks, Latch, STREAM_BATCH,
     Stream, Tally, check, fan_in_target,
@@ -178,39 +179,19 @@ impl Contender for RactorBench {
         let actors = self.spawn(1, Hooks::none)?;
         let (stream_actor, control) = (actors[0].0.clone(), stream.clone());
         let producer = self.rt.spawn(async move {
-            let result = async {
-                while control.running() {
-                    for _ in 0..STREAM_BATCH {
-                        cast(&stream_actor)?;
-                    }
-                    ask(&stream_actor).await?;
-                    control.batch_done();
+            stream_batches(&control, || async {
+                for _ in 0..STREAM_BATCH {
+                    cast(&stream_actor)?;
                 }
+                ask(&stream_actor).await?;
                 Ok::<_, BoxError>(())
-            }
-            .await;
-            control.exited();
-            result
+            })
+            .await
         });
         let (actor, control) = (actors[0].0.clone(), stream.clone());
-        let client = self.rt.spawn(async move {
-            while !control.started() {
-                tokio::task::yield_now().await;
-            }
-            let mut samples = Vec::with_capacity(m as usize);
-            let mut result = Ok(());
-            for _ in 0..m {
-                let t = Instant::now();
-                if let Err(e) = ask(&actor).await {
-                    result = Err(e);
-                    break;
-                }
-                samples.push(t.elapsed().as_nanos() as u64);
-            }
-            // Stop the stream whatever happened.
-            control.stop();
-            result.map(|()| samples)
-        });
+        let client = self
+            .rt
+            .spawn(async move { timed_round_trips(m, &control, || ask(&actor)).await });
         let samples = self.rt.block_on(client)??;
         self.rt.block_on(producer)??;
         let sent = stream.sent();

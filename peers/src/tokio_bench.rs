@@ -15,6 +15,7 @@
 //! * busy round trip: the same, while a stream task sends ticks into the
 //!   same channel in batches of `STREAM_BATCH`, each followed by a ping.
 
+use crate::async_client::{stream_batches, timed_round_trips};
 use crate::contender::{
     BoxError, Busy, Contender, FAN_IN_PRODUCERS, FAN_IN_RECEIVERS, Hooks, Latch, STREAM_BATCH,
     Stream, Tally, check, fan_in_target,
@@ -157,42 +158,22 @@ impl Contender for TokioBench {
         let server = self.rt.spawn(receiver(rx, Tally::new(Hooks::none())));
         let (stream_tx, control) = (tx.clone(), stream.clone());
         let producer = self.rt.spawn(async move {
-            let result = async {
-                while control.running() {
-                    for _ in 0..STREAM_BATCH {
-                        stream_tx
-                            .send(Msg::Tick)
-                            .await
-                            .map_err(|_| "tokio receiver gone")?;
-                    }
-                    ping(&stream_tx).await?;
-                    control.batch_done();
+            stream_batches(&control, || async {
+                for _ in 0..STREAM_BATCH {
+                    stream_tx
+                        .send(Msg::Tick)
+                        .await
+                        .map_err(|_| "tokio receiver gone")?;
                 }
+                ping(&stream_tx).await?;
                 Ok::<_, BoxError>(())
-            }
-            .await;
-            control.exited();
-            result
+            })
+            .await
         });
         let control = stream.clone();
-        let client = self.rt.spawn(async move {
-            while !control.started() {
-                tokio::task::yield_now().await;
-            }
-            let mut samples = Vec::with_capacity(m as usize);
-            let mut result = Ok(());
-            for _ in 0..m {
-                let t = Instant::now();
-                if let Err(e) = ping(&tx).await {
-                    result = Err(e);
-                    break;
-                }
-                samples.push(t.elapsed().as_nanos() as u64);
-            }
-            // Stop the stream whatever happened.
-            control.stop();
-            result.map(|()| samples)
-        });
+        let client = self
+            .rt
+            .spawn(async move { timed_round_trips(m, &control, || ping(&tx)).await });
         let samples = self.rt.block_on(client)??;
         self.rt.block_on(producer)??;
         let sent = stream.sent();
