@@ -124,18 +124,24 @@ impl Agent {
     }
 }
 
+/// Runs `f` on a new thread with its own handle to `agent`.
+fn on_thread(
+    agent: &Arc<Agent>,
+    f: impl FnOnce(&Agent) + Send + 'static,
+) -> thread::JoinHandle<()> {
+    let agent = agent.clone();
+    thread::spawn(move || f(&agent))
+}
+
 #[test]
 fn a_sender_and_a_worker_lose_no_wake_up() {
     model(|| {
         let agent = Arc::new(Agent::new());
         agent.send(1);
-        let worker = {
-            let agent = agent.clone();
-            thread::spawn(move || {
-                agent.work_once();
-                agent.work_once();
-            })
-        };
+        let worker = on_thread(&agent, |agent| {
+            agent.work_once();
+            agent.work_once();
+        });
         agent.send(2);
         worker.join().unwrap();
         agent.finish(2);
@@ -147,16 +153,10 @@ fn an_inline_caller_a_sender_and_a_worker_never_double_run() {
     model(|| {
         let agent = Arc::new(Agent::new());
         agent.send(1);
-        let worker = {
-            let agent = agent.clone();
-            thread::spawn(move || {
-                agent.work_once();
-            })
-        };
-        let sender = {
-            let agent = agent.clone();
-            thread::spawn(move || agent.send(2))
-        };
+        let worker = on_thread(&agent, |agent| {
+            agent.work_once();
+        });
+        let sender = on_thread(&agent, |agent| agent.send(2));
         agent.call(3);
         worker.join().unwrap();
         sender.join().unwrap();
@@ -168,10 +168,7 @@ fn an_inline_caller_a_sender_and_a_worker_never_double_run() {
 fn two_inline_callers_share_the_agent() {
     model(|| {
         let agent = Arc::new(Agent::new());
-        let other = {
-            let agent = agent.clone();
-            thread::spawn(move || agent.call(1))
-        };
+        let other = on_thread(&agent, |agent| agent.call(1));
         agent.call(2);
         other.join().unwrap();
         agent.finish(2);
