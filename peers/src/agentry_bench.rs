@@ -28,7 +28,7 @@ use crate::contender::{
     BoxError, Busy, Contender, FAN_IN_PRODUCERS, FAN_IN_RECEIVERS, Hooks, Latch, STREAM_BATCH,
     Stream, check, fan_in_target, time_trips,
 };
-use agentry::{AgentRef, AgentSpec, Instruction, Runtime, Signal};
+use agentry::{AgentRef, AgentSpec, DeadLetter, Instruction, Runtime, Signal};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -109,15 +109,16 @@ fn drain(rt: &Runtime) -> Result<(), BoxError> {
 }
 
 fn stop(agent: &Agent) -> Result<(), BoxError> {
-    let report = agent.stop();
-    if report.dead_letters.is_empty() {
+    no_dead_letters(&agent.stop().dead_letters, "stop")
+}
+
+/// What a stop or shutdown handed back must be empty: every signal sent
+/// was processed.
+fn no_dead_letters(dead_letters: &[DeadLetter], at: &str) -> Result<(), BoxError> {
+    if dead_letters.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "agentry: {} dead letters at stop",
-            report.dead_letters.len()
-        )
-        .into())
+        Err(format!("agentry: {} dead letters at {at}", dead_letters.len()).into())
     }
 }
 
@@ -286,15 +287,6 @@ impl Contender for AgentryBench {
 
     fn shutdown(self) -> Result<(), BoxError> {
         // Joins both workers.
-        let report = self.rt.shutdown();
-        if report.dead_letters.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "agentry: {} dead letters at shutdown",
-                report.dead_letters.len()
-            )
-            .into())
-        }
+        no_dead_letters(&self.rt.shutdown().dead_letters, "shutdown")
     }
 }
