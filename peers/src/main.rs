@@ -112,6 +112,19 @@ fn per_message(elapsed: Duration, n: u64) -> f64 {
     elapsed.as_nanos() as f64 / n as f64
 }
 
+/// `reps` of a workload that times `n` messages as a whole, in ns per
+/// message.
+fn per_message_reps<C>(
+    c: &mut C,
+    workload: fn(&mut C, u64) -> Result<Duration, BoxError>,
+    n: u64,
+) -> Result<Vec<f64>, BoxError> {
+    Ok(reps(|| workload(c, n))?
+        .into_iter()
+        .map(|d| per_message(d, n))
+        .collect())
+}
+
 /// Starts one contender, runs warm-up and measured repetitions of every
 /// workload, shuts it down, and checks that its threads are gone.
 fn measure<C: Contender>(
@@ -123,11 +136,7 @@ fn measure<C: Contender>(
     let with_name = |e: BoxError| -> BoxError { format!("{name}: {e}").into() };
     let mut c = start().map_err(with_name)?;
 
-    let one_way = reps(|| c.one_way(sizes.one_way))
-        .map_err(with_name)?
-        .into_iter()
-        .map(|d| per_message(d, sizes.one_way))
-        .collect();
+    let one_way = per_message_reps(&mut c, C::one_way, sizes.one_way).map_err(with_name)?;
     eprintln!("  (a) one-way done");
 
     let fan_in: Option<Vec<f64>> = reps(|| c.fan_in(sizes.fan_in))
@@ -137,11 +146,8 @@ fn measure<C: Contender>(
         .collect();
     eprintln!("  (b) fan-in done");
 
-    let idle = reps(|| c.round_trip_idle(sizes.round_trips))
-        .map_err(with_name)?
-        .into_iter()
-        .map(|d| per_message(d, sizes.round_trips))
-        .collect();
+    let idle =
+        per_message_reps(&mut c, C::round_trip_idle, sizes.round_trips).map_err(with_name)?;
     eprintln!("  (c) idle round trip done");
 
     let (mut p50, mut p99, mut stream) = (Vec::new(), Vec::new(), Vec::new());
