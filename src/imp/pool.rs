@@ -70,9 +70,15 @@ struct Depot<T> {
     empty: Vec<Vec<Box<T>>>,
 }
 
+impl<T> Default for Pools<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> Pools<T> {
-    /// Pools around `local`, the type's own
-    /// `thread_local! { static LOCAL: Magazine<T> = const { RefCell::new(Vec::new()) } }`.
+    /// Empty pools, `const` so a pooled type can keep them in a `static`
+    /// (its magazine is its own `thread_local!`, see [`Recycle::magazine`]).
     pub const fn new() -> Self {
         Pools {
             depot: Mutex::new(Depot {
