@@ -19,10 +19,12 @@
 //! a sleeping thread costs tens of microseconds on small VMs, so the spin
 //! phase is what keeps a busy runtime fast; the sleep keeps an idle one from
 //! burning a core. Sleeping is a Dekker handshake: a sleeper counts itself in
-//! `sleepers` and then looks at the queues once more; a pusher pushes and
-//! then reads `sleepers` (both behind `SeqCst` fences), so at least one of
+//! `sleepers` (before it stops counting itself in `searching`) and then
+//! looks at the queues once more; a pusher pushes and then reads
+//! `searching` and `sleepers` (both sides behind `SeqCst` fences, the
+//! counters `SeqCst`), so at least one of
 //! them sees the other and no wake-up is lost. A push notifies only when
-//! someone sleeps.
+//! someone sleeps and no worker is searching (spinning) already.
 
 use super::Runnable;
 use crossbeam::deque::{Steal, Stealer, Worker};
@@ -57,6 +59,8 @@ pub(crate) struct RunQueue {
     overflowed: AtomicBool,
     stealers: Vec<Stealer<Entry>>,
     sleepers: AtomicUsize,
+    /// Workers spinning for work (not yet asleep).
+    searching: AtomicUsize,
     stopping: AtomicBool,
     sleep: Mutex<()>,
     wake: Condvar,
@@ -82,6 +86,7 @@ impl RunQueue {
             overflowed: AtomicBool::new(false),
             stealers,
             sleepers: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             sleep: Mutex::new(()),
             wake: Condvar::new(),
@@ -116,7 +121,10 @@ impl RunQueue {
             self.push_global(entry);
         }
         fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::Relaxed) > 0 {
+        // Wake a sleeper only if no worker is searching: a searching worker
+        // finds the entry itself, and a wake-up is a syscall for the pusher
+        // and tens of microseconds for the woken thread.
+        if self.searching.load(Ordering::SeqCst) == 0 && self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
             self.wake.notify_one();
         }
@@ -205,37 +213,52 @@ impl RunQueue {
     }
 
     fn next_for_worker(&self, index: usize) -> Option<Entry> {
-        for round in 0..IDLE_SPINS {
-            if self.stopping.load(Ordering::Acquire) {
-                return None;
-            }
-            if let Some(e) = self.find(index) {
-                return Some(e);
-            }
-            if round < 32 {
-                for _ in 0..(4 << round.min(5)) {
-                    std::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        let mut guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if self.stopping.load(Ordering::Acquire) {
                 return None;
             }
+            if let Some(e) = self.find(index) {
+                return Some(e);
+            }
+            // Searching: a push needs to wake nobody while this worker spins.
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            for round in 0..IDLE_SPINS {
+                if self.stopping.load(Ordering::Acquire) {
+                    self.searching.fetch_sub(1, Ordering::SeqCst);
+                    return None;
+                }
+                if let Some(e) = self.find(index) {
+                    self.searching.fetch_sub(1, Ordering::SeqCst);
+                    return Some(e);
+                }
+                if round < 32 {
+                    for _ in 0..(4 << round.min(5)) {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            let guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
+            // Counted as a sleeper before it stops searching, so a pusher
+            // that sees no searcher sees the sleeper.
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            self.searching.fetch_sub(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
+            if self.stopping.load(Ordering::Acquire) {
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                return None;
+            }
             if let Some(e) = self.find(index) {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 return Some(e);
             }
-            guard = self
+            let guard = self
                 .wake
                 .wait(guard)
                 .unwrap_or_else(PoisonError::into_inner);
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            drop(guard);
         }
     }
 
