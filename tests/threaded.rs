@@ -446,3 +446,46 @@ fn agents_stopped_while_others_send_to_them_lose_nothing() {
         );
     }
 }
+
+#[test]
+fn stop_from_another_thread_returns_after_the_running_instruction_finished() {
+    use std::sync::mpsc;
+    for (name, strategy) in strategies() {
+        let rt = threaded(strategy).build().unwrap();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let go_rx = Arc::new(Mutex::new(go_rx));
+        let finished = Arc::new(AtomicBool::new(false));
+        let spec = {
+            let finished = finished.clone();
+            AgentSpec::<u64>::new(0).on("work", move |n: &mut u64, _: &mut Instruction| {
+                let _ = started_tx.send(());
+                let _ = go_rx.lock().unwrap().recv();
+                *n += 1;
+                finished.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+        };
+        let agent = rt.spawn(&spec).unwrap();
+        agent.send(sig("work", "")).unwrap();
+        started.recv().unwrap(); // a worker is inside the action
+        let stopper = {
+            let agent = agent.clone();
+            let finished = finished.clone();
+            std::thread::spawn(move || {
+                let report = agent.stop();
+                // stop() waits for the instruction in progress (woken by the
+                // runner's release, not by polling).
+                (finished.load(Ordering::SeqCst), report.dead_letters.len())
+            })
+        };
+        go.send(()).unwrap();
+        let (done_before_return, letters) = stopper.join().unwrap();
+        assert!(
+            done_before_return,
+            "{name}: stop returned while the action ran"
+        );
+        assert_eq!(letters, 0, "{name}");
+        assert_eq!(*agent.state().unwrap(), 1, "{name}");
+    }
+}

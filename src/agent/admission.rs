@@ -49,7 +49,7 @@ where
         if self.rt.is_shutting_down() {
             return Err(SendError::new(self.id, SendErrorKind::ShuttingDown, signal));
         }
-        let pool_kind = self.rt.strategy.pool;
+        let pool_kind = self.rt.config.strategy.pool;
         let mut ins = pool::checkout(pool_kind);
         let resolved = self.routes.load().resolve(&signal, &mut ins.routes);
         match resolved {
@@ -129,7 +129,7 @@ where
         if on_thread::is_running(self.id) {
             return Err(CallError::Reentrant { agent: self.id });
         }
-        let pool_kind = self.rt.strategy.pool;
+        let pool_kind = self.rt.config.strategy.pool;
         let slot = reply_pool::lease::<Result<R, CallError>>(pool_kind);
         let ticket = slot.arm();
         let reply = ReplyTo {
@@ -153,7 +153,7 @@ where
         } else {
             self.notify(|| self.clone());
         }
-        let result = if self.rt.deterministic {
+        let result = if self.rt.config.deterministic {
             slot.wait(ticket, deadline, || {
                 self.help(&waiting) || self.rt.drive_one()
             })

@@ -101,6 +101,10 @@ pub(super) struct Core<S> {
     pub spare: Option<Arc<S>>,
     /// The failed action runs of the instruction being finished.
     pub failures: Vec<PendingFailure>,
+    /// A caller's turn ended its batch early: the next turn continues the
+    /// rest in `in_batch` before taking anything new (kept here, where only
+    /// the claim holder looks, instead of locking `in_batch` every turn).
+    pub continue_batch: bool,
 }
 
 /// An action run that failed, reported when its instruction is finished.
@@ -150,7 +154,7 @@ where
         state: S,
         capacity: usize,
     ) -> Self {
-        let view = StateView::new(rt.strategy.fast_path, &state);
+        let view = StateView::new(rt.config.strategy.fast_path, &state);
         AgentCell {
             id,
             routes: ArcSwap::new(kind.routes.clone()),
@@ -173,6 +177,7 @@ where
                 undo: None,
                 spare: None,
                 failures: Vec::new(),
+                continue_batch: false,
             }),
             view,
             capacity,
@@ -190,7 +195,9 @@ where
 
     /// Lets go of the claim; requeues the agent if work is waiting.
     pub(super) fn release(&self, left_over: bool, me: impl FnOnce() -> Arc<dyn AgentTask>) {
-        if self.claim.release(left_over) == Released::Requeue {
+        let released = self.claim.release(left_over);
+        self.rt.released();
+        if released == Released::Requeue {
             self.schedule(me);
         }
     }

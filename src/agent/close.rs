@@ -7,9 +7,7 @@ use super::on_thread;
 use crate::agent::error::CallError;
 use crate::instruction::pool;
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
-use crossbeam::utils::Backoff;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 impl<S, R> AgentCell<S, R>
 where
@@ -38,7 +36,7 @@ where
                 .fetch_sub(drained.len(), Ordering::AcqRel);
             drained
         };
-        let pool_kind = self.rt.strategy.pool;
+        let pool_kind = self.rt.config.strategy.pool;
         let mut letters = Vec::with_capacity(drained.len());
         for mut ins in drained {
             let was_call = ins.reply.is_some();
@@ -67,20 +65,13 @@ where
     }
 
     /// Waits until no thread runs the agent (the instruction in progress
-    /// finishes). A thread inside any turn does not wait: the agent it waits
-    /// for might be waiting for it (two agents stopping each other).
+    /// finishes), woken by the runner's release. A thread inside any turn
+    /// does not wait: the agent it waits for might be waiting for it (two
+    /// agents stopping each other).
     pub(super) fn wait_quiet(&self) {
         if on_thread::in_any_turn() {
             return;
         }
-        let backoff = Backoff::new();
-        while self.claim.is_running() {
-            if backoff.is_completed() {
-                // A long action: stop spinning, look again shortly.
-                std::thread::sleep(Duration::from_micros(50));
-            } else {
-                backoff.snooze();
-            }
-        }
+        self.rt.wait_until_quiet(|| self.claim.is_running());
     }
 }

@@ -29,7 +29,7 @@ where
         if let Some(snapshot) = self.view.load() {
             return Ok(snapshot);
         }
-        let pool_kind = self.rt.strategy.pool;
+        let pool_kind = self.rt.config.strategy.pool;
         let slot = reply_pool::lease::<Result<Arc<S>, QueryError>>(pool_kind);
         let ticket = slot.arm();
         self.push_read(ReadJob::State(slot.clone(), ticket));
@@ -65,7 +65,7 @@ where
         {
             return answer;
         }
-        let pool_kind = self.rt.strategy.pool;
+        let pool_kind = self.rt.config.strategy.pool;
         let slot = reply_pool::lease::<Result<R, QueryError>>(pool_kind);
         let ticket = slot.arm();
         self.push_read(ReadJob::Query {
@@ -95,7 +95,7 @@ where
         slot: &ReplySlot<Result<T, QueryError>>,
         ticket: u64,
     ) -> Result<T, QueryError> {
-        let timeout = self.rt.default_timeout;
+        let timeout = self.rt.config.default_timeout;
         let help = || {
             if !self.claim.claim_inline() {
                 return false;

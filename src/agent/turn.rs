@@ -82,12 +82,12 @@ where
     /// effect share one publish, at the end of the batch.
     fn run_batch(&self, core: &mut Core<S>, caller: Option<&Waiting<'_>>) -> usize {
         // The rest of a batch a caller's turn left behind comes first.
-        let continued = self.rt.batch > 1 && !lock(&self.in_batch).is_empty();
-        let (mut single, batched) = if continued {
+        // (If a stop took that rest meanwhile, the continued batch is empty.)
+        let (mut single, batched) = if std::mem::take(&mut core.continue_batch) {
             (None, true)
         } else {
             let mut inbox = lock(&self.mailbox.queue);
-            let n = self.rt.batch.min(inbox.queue.len());
+            let n = self.rt.config.batch.min(inbox.queue.len());
             let single = if n == 1 {
                 inbox.queue.pop_front()
             } else {
@@ -98,7 +98,7 @@ where
             }
             (single, n > 1)
         };
-        let pool_kind = self.rt.strategy.pool;
+        let pool_kind = self.rt.config.strategy.pool;
         let mut n = 0;
         // Committed since the snapshot was last published.
         let mut unpublished = false;
@@ -125,6 +125,7 @@ where
             }
             pool::give_back(pool_kind, ins);
             if mine {
+                core.continue_batch = batched && !lock(&self.in_batch).is_empty();
                 break;
             }
         }

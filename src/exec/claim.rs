@@ -133,9 +133,12 @@ impl Claim {
             } else {
                 (0, Released::Idle)
             };
+            // `SeqCst`: a thread waiting for the agent to go quiet counts
+            // itself, then reads `is_running`; the releaser lets go, then
+            // reads that count (a Dekker pair, see `wait_quiet`).
             match self
                 .state
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange_weak(cur, next, Ordering::SeqCst, Ordering::Acquire)
             {
                 Ok(_) => return outcome,
                 Err(actual) => cur = actual,
@@ -156,6 +159,6 @@ impl Claim {
     /// Whether some thread runs the agent right now.
     #[inline]
     pub fn is_running(&self) -> bool {
-        self.state.load(Ordering::Acquire) & RUNNING != 0
+        self.state.load(Ordering::SeqCst) & RUNNING != 0
     }
 }

@@ -16,8 +16,8 @@ use crate::vocab::report::{
 };
 use crossbeam::utils::CachePadded;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Event counters; each on its own cache line so workers and senders do not
@@ -42,20 +42,19 @@ pub(crate) trait Emit: Send + Sync {
 }
 
 pub(crate) struct Context {
-    pub strategy: Strategy,
-    /// Signals drained per wake-up (1 without batching).
-    pub batch: usize,
-    pub deterministic: bool,
-    pub mailbox_capacity: usize,
-    pub default_timeout: Duration,
-    pub undelivered_limit: usize,
+    /// What the runtime was built with.
+    pub config: ContextConfig,
     pub run_queue: RunQueue,
     pub counters: Counters,
     emitter: Arc<dyn Emit>,
     registry: Mutex<HashMap<AgentId, Arc<dyn AgentTask>>>,
+    /// Threads waiting for an agent's running turn to end (stop, shutdown),
+    /// and where they wait: a release notifies only when someone waits.
+    quiet_waiters: AtomicUsize,
+    quiet: Mutex<()>,
+    quieted: Condvar,
     shutting_down: AtomicBool,
     undelivered: Mutex<Vec<Undelivered>>,
-    on_failure: Option<FailureHook>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -64,6 +63,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) struct ContextConfig {
     pub strategy: Strategy,
+    /// Signals drained per wake-up (1 without batching).
     pub batch: usize,
     pub deterministic: bool,
     pub mailbox_capacity: usize,
@@ -76,19 +76,40 @@ impl Context {
     pub fn new(c: ContextConfig, run_queue: RunQueue, emitter: Arc<dyn Emit>) -> Self {
         Context {
             emitter,
-            strategy: c.strategy,
-            batch: c.batch,
-            deterministic: c.deterministic,
-            mailbox_capacity: c.mailbox_capacity,
-            default_timeout: c.default_timeout,
-            undelivered_limit: c.undelivered_limit,
+            config: c,
             run_queue,
             counters: Counters::default(),
             registry: Mutex::new(HashMap::new()),
+            quiet_waiters: AtomicUsize::new(0),
+            quiet: Mutex::new(()),
+            quieted: Condvar::new(),
             shutting_down: AtomicBool::new(false),
             undelivered: Mutex::new(Vec::new()),
-            on_failure: c.on_failure,
         }
+    }
+
+    /// After a runner let go of an agent: wakes the threads waiting for
+    /// some agent to go quiet, if any (one `SeqCst` load otherwise).
+    #[inline]
+    pub fn released(&self) {
+        if self.quiet_waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.quiet);
+            self.quieted.notify_all();
+        }
+    }
+
+    /// Blocks until `is_running()` is false, woken by [`released`](Self::released).
+    pub fn wait_until_quiet(&self, is_running: impl Fn() -> bool) {
+        self.quiet_waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock(&self.quiet);
+        while is_running() {
+            guard = self
+                .quieted
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(guard);
+        self.quiet_waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -124,7 +145,7 @@ impl Context {
         if failure.error.is_panic() {
             self.counters.panicked.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(hook) = &self.on_failure {
+        if let Some(hook) = &self.config.on_failure {
             // A panicking hook must not take the worker down with it.
             let _ = guarded(|| {
                 hook(failure);
@@ -136,7 +157,7 @@ impl Context {
     pub fn record_undelivered(&self, from: UndeliveredFrom, failure: DeliveryFailure) {
         self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
         let mut kept = lock(&self.undelivered);
-        if kept.len() < self.undelivered_limit {
+        if kept.len() < self.config.undelivered_limit {
             kept.push(Undelivered { from, failure });
         }
     }

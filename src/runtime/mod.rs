@@ -289,8 +289,8 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("workers", &self.workers.len())
-            .field("deterministic", &self.shared.deterministic)
-            .field("strategy", &self.shared.strategy)
+            .field("deterministic", &self.shared.config.deterministic)
+            .field("strategy", &self.shared.config.strategy)
             .finish()
     }
 }
@@ -323,10 +323,10 @@ impl Runtime {
         if self.shared.is_shutting_down() {
             return Err(SpawnError::ShuttingDown);
         }
-        let kind = spec.compiled(self.shared.strategy.fast_path)?;
+        let kind = spec.compiled(self.shared.config.strategy.fast_path)?;
         let capacity = spec
             .capacity_override()
-            .unwrap_or(self.shared.mailbox_capacity);
+            .unwrap_or(self.shared.config.mailbox_capacity);
         let id = AgentId(NEXT_AGENT_ID.fetch_add(1, Ordering::Relaxed));
         let cell = Arc::new(AgentCell::new(
             id,
@@ -350,7 +350,7 @@ impl Runtime {
     /// Deterministic mode: processes until no agent has work, on this
     /// thread; returns the number of instructions processed.
     pub fn run_until_idle(&self) -> Result<u64, RunError> {
-        if !self.shared.deterministic {
+        if !self.shared.config.deterministic {
             return Err(RunError::NotDeterministic);
         }
         Ok(self.shared.drive_until_idle())
@@ -360,7 +360,7 @@ impl Runtime {
     /// or dead-lettered (in-flight count zero) or `timeout` passes; returns
     /// whether it got there. Deterministic mode: same as `run_until_idle`.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
-        if self.shared.deterministic {
+        if self.shared.config.deterministic {
             self.shared.drive_until_idle();
             return self.metrics().in_flight() == 0;
         }
@@ -390,13 +390,13 @@ impl Runtime {
 
     /// Whether this runtime has no worker threads.
     pub fn is_deterministic(&self) -> bool {
-        self.shared.deterministic
+        self.shared.config.deterministic
     }
 
     /// The implementation choices of this runtime.
     #[doc(hidden)]
     pub fn strategy(&self) -> Strategy {
-        self.shared.strategy
+        self.shared.config.strategy
     }
 
     /// Stops the runtime: refuses new work, lets every worker finish the
