@@ -86,12 +86,33 @@
 //! ## Commit order inside a turn
 //! Per instruction: every resolved route runs under one panic guard around
 //! the rollback copy and the action; an error or panic swaps the copy back
-//! and truncates what that route emitted. After the batch: publish the
-//! snapshot, then per instruction in order report failures (the `on_failure`
-//! hook runs here, after the commit), flush emitted signals, fulfil the
-//! reply; then return the instructions to the pool and count them
-//! `processed`. Replies and emitted signals therefore never overtake the
-//! snapshot that contains their effect.
+//! and truncates what that route emitted. If the instruction has effects
+//! outside the agent (a reply, emitted or sent signals, a failure to
+//! report), the snapshot is published first, then failures are reported
+//! (the `on_failure` hook runs here, after the commit), emitted signals are
+//! flushed and the reply is fulfilled, all before the next instruction
+//! starts. Instructions without outside effects share one publish at the
+//! end of the batch. Replies and emitted signals therefore never overtake
+//! the snapshot that contains their effect, and batching never reorders
+//! what other agents observe. Then the instructions go back to the pool and
+//! are counted `processed`.
+//!
+//! ## The mailbox: a mutex, measured against lock-free queues
+//! The mailbox is a `Mutex<VecDeque<Box<Instruction>>>`. The runner takes
+//! up to a batch in one critical section, so a sender meets the runner once
+//! per batch, not once per signal; the critical section is a capacity check
+//! and a `push_back`. `benches/mailbox.rs` measures the hand-off against
+//! the `crossbeam` queues in the mailbox's own pattern (bounded push that
+//! hands the item back, batch take of 64; `cargo bench --bench mailbox`,
+//! 2-core AMD EPYC VM, 2026-12-02, per item): one producer, 79 ns for the
+//! mutex, 47 ns for `SegQueue`, 39 ns for `ArrayQueue`; four producers, 46,
+//! 38 and 33 ns. The lock-free queues are faster by 8 to 40 ns per signal,
+//! but `SegQueue` allocates a block every 31 items (the warm path would no
+//! longer be allocation-free) and `ArrayQueue` allocates its whole ring up
+//! front (16 KiB per agent at the default capacity of 1,024; 1.6 GB for
+//! 100,000 idle agents, which cost a few hundred bytes each today). A
+//! small lock-free ring in front of a locked overflow list would keep both
+//! properties; it needs its own FIFO proof and is not built.
 //!
 //! ## Counters
 //! `accepted` and `processed`, bumped by every send and every turn, are
