@@ -122,7 +122,11 @@ impl Queue for ArrayQueueBounded {
 fn hand_off<Q: Queue>(queue: &Q, producers: usize) -> Duration {
     let total = producers * PER_PRODUCER;
     let items: Vec<Vec<Box<u64>>> = (0..producers)
-        .map(|p| (0..PER_PRODUCER).map(|i| Box::new((p * i) as u64)).collect())
+        .map(|p| {
+            (0..PER_PRODUCER)
+                .map(|i| Box::new((p * i) as u64))
+                .collect()
+        })
         .collect();
     let start = Instant::now();
     std::thread::scope(|s| {

@@ -1,5 +1,6 @@
 //! Model-checks the claim protocol (`src/exec/claim.rs`) with loom: every
-//! interleaving of senders, a caller that runs the agent inline, and a
+//! interleaving of senders (some running the agent themselves, as
+//! `run_on_sender` does), a caller that runs the agent inline, and a
 //! worker, over the real `Claim` code compiled against loom's atomics, a
 //! mailbox under a lock (as the agent's), and a run queue of entries.
 //!
@@ -92,6 +93,21 @@ impl Agent {
         }
     }
 
+    /// `send` with `run_on_sender` when every worker sleeps: a sender whose
+    /// notify found the agent idle turns its "notified" into "running"
+    /// itself instead of pushing an entry (as a worker would on popping
+    /// it); if that fails, it pushes the entry after all.
+    fn send_and_run(&self, msg: u32) {
+        self.mailbox.lock().unwrap().push_back(msg);
+        if self.claim.notify() == Notified::Schedule {
+            if self.claim.claim_entry() {
+                self.run_claimed();
+            } else {
+                *self.queue.lock().unwrap() += 1;
+            }
+        }
+    }
+
     /// A worker: pops one entry, runs the agent if the entry is current.
     fn work_once(&self) -> bool {
         let popped = {
@@ -170,6 +186,33 @@ fn two_inline_callers_share_the_agent() {
         let agent = Arc::new(Agent::new());
         let other = on_thread(&agent, |agent| agent.call(1));
         agent.call(2);
+        other.join().unwrap();
+        agent.finish(2);
+    });
+}
+
+#[test]
+fn a_sender_that_runs_the_agent_a_caller_and_a_worker_never_double_run() {
+    model(|| {
+        let agent = Arc::new(Agent::new());
+        agent.send(1);
+        let worker = on_thread(&agent, |agent| {
+            agent.work_once();
+        });
+        let sender = on_thread(&agent, |agent| agent.send_and_run(2));
+        agent.call(3);
+        worker.join().unwrap();
+        sender.join().unwrap();
+        agent.finish(3);
+    });
+}
+
+#[test]
+fn two_senders_that_run_the_agent_lose_nothing() {
+    model(|| {
+        let agent = Arc::new(Agent::new());
+        let other = on_thread(&agent, |agent| agent.send_and_run(1));
+        agent.send_and_run(2);
         other.join().unwrap();
         agent.finish(2);
     });

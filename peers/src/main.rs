@@ -22,19 +22,30 @@ use report::{ContenderResult, Summary, Workload};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: peers [--json] [--quick]\n\
+const USAGE: &str = "usage: peers [--json] [--quick] [--only NAME[,NAME..]]\n\
     \n\
     Runs the one-way, fan-in, idle round-trip and busy round-trip workloads\n\
     through agentry and its peers and prints a markdown table (or JSON with\n\
     --json). --quick runs about a tenth of the messages (a smoke run; its\n\
-    figures are noisier).";
+    figures are noisier). --only runs the named contenders (agentry,\n\
+    agentry-prebuilt, crossbeam, tokio, actix, kameo, ractor); the first one\n\
+    run is the ratio column's baseline.";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let mut json = false;
     let mut sizes = Sizes::FULL;
-    for arg in &argv[1..] {
+    let mut only: Option<Vec<String>> = None;
+    let mut args = argv[1..].iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--only" => match args.next() {
+                Some(names) => only = Some(names.split(',').map(str::to_owned).collect()),
+                None => {
+                    eprintln!("--only needs a list of names\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "--json" => json = true,
             "--quick" => sizes = Sizes::QUICK,
             "-h" | "--help" => {
@@ -47,7 +58,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    match run(&argv, json, sizes) {
+    match run(&argv, json, sizes, only.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -56,23 +67,48 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(argv: &[String], json: bool, sizes: Sizes) -> Result<(), BoxError> {
+fn run(argv: &[String], json: bool, sizes: Sizes, only: Option<&[String]>) -> Result<(), BoxError> {
     // One contender at a time: each is started, measured, and shut down
     // (every thread it started joined) before the next one starts. The
     // first row is the baseline of the ratio column.
-    let results = vec![
-        measure("agentry", agentry_bench::AgentryBench::start, sizes)?,
-        measure(
+    let wanted = |key: &str| only.is_none_or(|names| names.iter().any(|n| n == key));
+    let mut results = Vec::new();
+    if wanted("agentry") {
+        results.push(measure(
+            "agentry",
+            agentry_bench::AgentryBench::start,
+            sizes,
+        )?);
+    }
+    if wanted("agentry-prebuilt") {
+        results.push(measure(
             "agentry, pre-built signals",
             agentry_bench::AgentryBench::start_prebuilt,
             sizes,
-        )?,
-        measure("crossbeam", crossbeam_bench::CrossbeamBench::start, sizes)?,
-        measure("tokio", tokio_bench::TokioBench::start, sizes)?,
-        measure("actix", actix_bench::ActixBench::start, sizes)?,
-        measure("kameo", kameo_bench::KameoBench::start, sizes)?,
-        measure("ractor", ractor_bench::RactorBench::start, sizes)?,
-    ];
+        )?);
+    }
+    if wanted("crossbeam") {
+        results.push(measure(
+            "crossbeam",
+            crossbeam_bench::CrossbeamBench::start,
+            sizes,
+        )?);
+    }
+    if wanted("tokio") {
+        results.push(measure("tokio", tokio_bench::TokioBench::start, sizes)?);
+    }
+    if wanted("actix") {
+        results.push(measure("actix", actix_bench::ActixBench::start, sizes)?);
+    }
+    if wanted("kameo") {
+        results.push(measure("kameo", kameo_bench::KameoBench::start, sizes)?);
+    }
+    if wanted("ractor") {
+        results.push(measure("ractor", ractor_bench::RactorBench::start, sizes)?);
+    }
+    if results.is_empty() {
+        return Err("--only named no contender".into());
+    }
     let machine = report::Machine::detect();
     let command = argv.join(" ");
     let date = report::today();

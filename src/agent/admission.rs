@@ -16,23 +16,23 @@ use crate::signal::Signal;
 use crate::vocab::report::DeadLetterReason;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl<S, R> AgentCell<S, R>
 where
     S: Clone + Send + Sync + 'static,
     R: Send + 'static,
 {
-    /// Routes and enqueues `signal`, then makes sure someone will run the
-    /// agent (`me` is this agent, for the run queue).
+    /// Routes and enqueues a sent `signal`, then makes sure someone will run
+    /// the agent (`me` is this agent, for the run queue): a worker, or this
+    /// thread (see [`notify_sent`](Self::notify_sent)).
     pub(crate) fn accept(
         &self,
         signal: Signal,
-        reply: Option<ReplyTo>,
         me: impl FnOnce() -> Arc<dyn AgentTask>,
     ) -> Result<(), SendError> {
-        self.enqueue(signal, reply)?;
-        self.notify(me);
+        self.enqueue(signal, None)?;
+        self.notify_sent(me);
         Ok(())
     }
 
@@ -41,6 +41,28 @@ where
         if self.claim.notify() == Notified::Schedule {
             self.schedule(me);
         }
+    }
+
+    /// Announces a sent signal. If the agent was idle and every worker
+    /// sleeps, runs its turn on this thread (`run_on_sender`): the claim
+    /// this thread just set to "notified" becomes "running", as a worker's
+    /// would when it pops the entry, so nobody else can run it meanwhile.
+    fn notify_sent(&self, me: impl FnOnce() -> Arc<dyn AgentTask>) {
+        if self.claim.notify() != Notified::Schedule {
+            return;
+        }
+        if self.rt.config.run_on_sender
+            && self.rt.run_queue.all_asleep()
+            && on_thread::may_run_for_send()
+            && self.claim.claim_entry()
+        {
+            let started = Instant::now();
+            self.run_claimed(None);
+            self.release(self.has_work(), me);
+            on_thread::ran_for_send(started);
+            return;
+        }
+        self.schedule(me);
     }
 
     /// Routes `signal`, takes an instruction from the pool and puts it in the
@@ -112,7 +134,7 @@ where
     }
 
     pub(crate) fn send(self: &Arc<Self>, signal: Signal) -> Result<(), SendError> {
-        self.accept(signal, None, || self.clone())
+        self.accept(signal, || self.clone())
     }
 
     /// Enqueues `signal` with a reply slot and waits for the reply. If nobody

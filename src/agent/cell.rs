@@ -241,7 +241,7 @@ where
     }
 
     fn deliver(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError> {
-        self.accept(signal, None, || me.clone())
+        self.accept(signal, || me.clone())
     }
 
     fn close(&self, reason: DeadLetterReason) -> Vec<DeadLetter> {

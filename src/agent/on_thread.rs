@@ -4,10 +4,37 @@
 
 use super::AgentId;
 use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     static STACK: RefCell<Vec<AgentId>> = const { RefCell::new(Vec::new()) };
+    /// When this thread may next run an agent for a `send` of its own.
+    static NEXT_SENDER_RUN: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The least a sender waits between two turns it runs for its sends: sends
+/// closer together than this are a flood, which the workers should take.
+const SENDER_RUN_GAP: Duration = Duration::from_micros(5);
+
+/// Whether this thread may run an agent's turn for a `send` it made: not
+/// from inside a turn, and not before its pause after the last one ended.
+#[inline]
+pub(super) fn may_run_for_send() -> bool {
+    !in_any_turn()
+        && NEXT_SENDER_RUN
+            .try_with(|next| next.get().is_none_or(|at| Instant::now() >= at))
+            .unwrap_or(false)
+}
+
+/// Records a turn this thread ran for a send, from `started` to now: the
+/// next may start after a pause as long as this turn (at least
+/// [`SENDER_RUN_GAP`]), so a sender spends at most about half its time
+/// running agents.
+pub(super) fn ran_for_send(started: Instant) {
+    let now = Instant::now();
+    let pause = now.duration_since(started).max(SENDER_RUN_GAP);
+    let _ = NEXT_SENDER_RUN.try_with(|next| next.set(Some(now + pause)));
 }
 
 /// Marks `id` as running on this thread until the returned guard drops (also

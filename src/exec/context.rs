@@ -70,6 +70,8 @@ pub(crate) struct ContextConfig {
     pub default_timeout: Duration,
     pub undelivered_limit: usize,
     pub on_failure: Option<FailureHook>,
+    /// A sender may run an idle agent when every worker sleeps.
+    pub run_on_sender: bool,
 }
 
 impl Context {

@@ -9,7 +9,9 @@
 //! * [`reply`]: the reply slot a `call`, `state()` or query waits on.
 //! * [`claim`]: the one atomic word per agent that decides who runs it.
 //! * [`run_queue`]: agents with work, waiting for a worker; a work-stealing
-//!   queue per worker plus a global injector, and the sleep/wake protocol.
+//!   queue per worker plus a global injector.
+//! * [`idle`]: how idle workers wait: at most one spins, briefly; the others
+//!   sleep (the sleep/wake protocol).
 //! * [`counters`]: event counters sharded per thread, so senders and workers
 //!   do not bounce one cache line per signal.
 //!
@@ -18,6 +20,7 @@
 pub(crate) mod claim;
 pub(crate) mod context;
 pub(crate) mod counters;
+pub(crate) mod idle;
 pub(crate) mod reply;
 pub(crate) mod run_queue;
 mod task;
@@ -28,10 +31,20 @@ pub(crate) use task::AgentTask;
 
 use std::sync::Arc;
 
-/// Atomics used by [`claim`]. A module of its own so the model-checking test
-/// (`tests/loom_claim.rs`) can compile `claim.rs` against loom's atomics.
+/// The synchronization types [`claim`] and [`idle`] use. A module of its
+/// own so the model-checking tests (`tests/loom_claim.rs`,
+/// `tests/loom_idle.rs`) can compile those files against loom's.
 mod sync {
-    pub use std::sync::atomic::{AtomicU8, Ordering};
+    pub use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
+    pub use std::sync::{Condvar, Mutex, MutexGuard};
+
+    /// Nanoseconds on a monotonic clock (the models use a clock that stands
+    /// still).
+    pub fn now_nanos() -> u64 {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+        u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
 }
 
 /// Something a worker can run: an agent with its state type erased.

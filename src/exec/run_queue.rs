@@ -15,27 +15,20 @@
 //! touching the allocator. Entries go to the overflow list only while it
 //! is not empty, so the global queue stays first-in first-out.
 //!
-//! Idle workers spin, then yield, then sleep on a condition variable: waking
-//! a sleeping thread costs tens of microseconds on small VMs, so the spin
-//! phase is what keeps a busy runtime fast; the sleep keeps an idle one from
-//! burning a core. Sleeping is a Dekker handshake: a sleeper counts itself in
-//! `sleepers` (before it stops counting itself in `searching`) and then
-//! looks at the queues once more; a pusher pushes and then reads
-//! `searching` and `sleepers` (both sides behind `SeqCst` fences, the
-//! counters `SeqCst`), so at least one of
-//! them sees the other and no wake-up is lost. A push notifies only when
-//! someone sleeps and no worker is searching (spinning) already.
+//! Idle workers wait as [`idle`](super::idle) says: at most one spins, for
+//! a short while, the others sleep; a push wakes a sleeper only when nobody
+//! spins.
 
 use super::Runnable;
+use super::idle::{Idle, Next, SPIN_FOR};
 use crossbeam::deque::{Steal, Stealer, Worker};
 use crossbeam::queue::ArrayQueue;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
-/// Empty-queue checks (spinning, then yielding) before a worker sleeps.
-const IDLE_SPINS: u32 = 200;
 /// Entries the global ring holds before the overflow list takes the rest.
 const RING: usize = 1024;
 
@@ -58,12 +51,14 @@ pub(crate) struct RunQueue {
     overflow: Mutex<VecDeque<Entry>>,
     overflowed: AtomicBool,
     stealers: Vec<Stealer<Entry>>,
-    sleepers: AtomicUsize,
-    /// Workers spinning for work (not yet asleep).
-    searching: AtomicUsize,
-    stopping: AtomicBool,
-    sleep: Mutex<()>,
-    wake: Condvar,
+    idle: Idle,
+}
+
+/// How a spin ended.
+enum Spin {
+    Found(Entry),
+    Stopping,
+    Nothing,
 }
 
 /// The part of the run queue a worker thread owns.
@@ -85,11 +80,7 @@ impl RunQueue {
             overflow: Mutex::new(VecDeque::new()),
             overflowed: AtomicBool::new(false),
             stealers,
-            sleepers: AtomicUsize::new(0),
-            searching: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
-            sleep: Mutex::new(()),
-            wake: Condvar::new(),
+            idle: Idle::new(workers),
         };
         let owned = deques
             .into_iter()
@@ -101,7 +92,7 @@ impl RunQueue {
 
     /// Enqueues an agent that has work.
     pub fn push(&self, entry: Entry) {
-        if self.stopping.load(Ordering::Acquire) {
+        if self.idle.is_stopping() {
             return;
         }
         if self.deterministic {
@@ -120,14 +111,16 @@ impl RunQueue {
         if let Some(entry) = entry {
             self.push_global(entry);
         }
-        fence(Ordering::SeqCst);
         // Wake a sleeper only if no worker is searching: a searching worker
         // finds the entry itself, and a wake-up is a syscall for the pusher
         // and tens of microseconds for the woken thread.
-        if self.searching.load(Ordering::SeqCst) == 0 && self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
-            self.wake.notify_one();
-        }
+        self.idle.pushed();
+    }
+
+    /// Whether every worker sleeps (a hint; see [`Idle::all_asleep`]).
+    #[inline]
+    pub fn all_asleep(&self) -> bool {
+        !self.deterministic && self.idle.all_asleep()
     }
 
     fn lock_overflow(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
@@ -214,59 +207,55 @@ impl RunQueue {
 
     fn next_for_worker(&self, index: usize) -> Option<Entry> {
         loop {
-            if self.stopping.load(Ordering::Acquire) {
+            if self.idle.is_stopping() {
                 return None;
             }
             if let Some(e) = self.find(index) {
                 return Some(e);
             }
-            // Searching: a push needs to wake nobody while this worker spins.
-            self.searching.fetch_add(1, Ordering::SeqCst);
-            for round in 0..IDLE_SPINS {
-                if self.stopping.load(Ordering::Acquire) {
-                    self.searching.fetch_sub(1, Ordering::SeqCst);
-                    return None;
+            let searched = self.idle.begin_search() == Next::Spin;
+            if searched {
+                match self.spin(index) {
+                    Spin::Found(e) => {
+                        self.idle.end_search();
+                        return Some(e);
+                    }
+                    Spin::Stopping => {
+                        self.idle.end_search();
+                        return None;
+                    }
+                    Spin::Nothing => {}
+                }
+            }
+            if let Some(e) = self.idle.sleep(searched, || self.find(index)) {
+                return Some(e);
+            }
+        }
+    }
+
+    /// Looks for work for up to [`SPIN_FOR`] (the clock is read every 64
+    /// looks; a look is a few atomic loads).
+    fn spin(&self, index: usize) -> Spin {
+        let started = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.idle.is_stopping() {
+                    return Spin::Stopping;
                 }
                 if let Some(e) = self.find(index) {
-                    self.searching.fetch_sub(1, Ordering::SeqCst);
-                    return Some(e);
+                    return Spin::Found(e);
                 }
-                if round < 32 {
-                    for _ in 0..(4 << round.min(5)) {
-                        std::hint::spin_loop();
-                    }
-                } else {
-                    std::thread::yield_now();
-                }
+                std::hint::spin_loop();
             }
-            let guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
-            // Counted as a sleeper before it stops searching, so a pusher
-            // that sees no searcher sees the sleeper.
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            self.searching.fetch_sub(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            if self.stopping.load(Ordering::Acquire) {
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
-                return None;
+            if started.elapsed() >= SPIN_FOR {
+                return Spin::Nothing;
             }
-            if let Some(e) = self.find(index) {
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
-                return Some(e);
-            }
-            let guard = self
-                .wake
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            drop(guard);
         }
     }
 
     /// Stops handing out work and wakes every sleeping worker.
     pub fn stop(&self) {
-        let _guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
-        self.stopping.store(true, Ordering::Release);
-        self.wake.notify_all();
+        self.idle.stop();
     }
 
     /// Drops every queued entry (after the workers are joined): entries hold

@@ -107,6 +107,7 @@ pub struct RuntimeBuilder {
     undelivered_limit: usize,
     strategy: Strategy,
     on_failure: Option<FailureHook>,
+    run_on_sender: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -120,6 +121,7 @@ impl Default for RuntimeBuilder {
             undelivered_limit: 65_536,
             strategy: Strategy::from_features(),
             on_failure: None,
+            run_on_sender: false,
         }
     }
 }
@@ -133,6 +135,7 @@ impl fmt::Debug for RuntimeBuilder {
             .field("deterministic", &self.deterministic)
             .field("default_timeout", &self.default_timeout)
             .field("strategy", &self.strategy)
+            .field("run_on_sender", &self.run_on_sender)
             .finish()
     }
 }
@@ -190,6 +193,29 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether `send` may run the agent on the sending thread when every
+    /// worker sleeps (default: no).
+    ///
+    /// Waking a sleeping worker costs 15 to 50 µs on a small VM, and a
+    /// worker spinning beside the sender takes a core the application may
+    /// need; a sender that finds every worker asleep and the agent idle
+    /// runs the agent's turn itself instead, as `call` already does, and
+    /// nobody is woken. It never happens from inside an action (a signal
+    /// an action sends is always queued), and a sending thread spends at
+    /// most about half its time this way: after running a turn it hands
+    /// the next signals to the workers for at least as long as that turn
+    /// took (at least 5 µs, so a flood of sends wakes the workers).
+    ///
+    /// What changes for the sender: `send` can take as long as the action,
+    /// and the action runs on the sending thread. A sender that holds a
+    /// lock which the agent's action also takes would deadlock on itself;
+    /// turn this off for such a sender's runtime. Results never change:
+    /// the claim decides who runs the agent, whoever that is.
+    pub fn run_on_sender(mut self, yes: bool) -> Self {
+        self.run_on_sender = yes;
+        self
+    }
+
     /// Chooses the implementation of each optimization seam explicitly
     /// instead of from the cargo features (tests and benchmarks use this to
     /// run the plain and optimized runtimes side by side).
@@ -226,6 +252,7 @@ impl RuntimeBuilder {
                 default_timeout: self.default_timeout,
                 undelivered_limit: self.undelivered_limit,
                 on_failure: self.on_failure,
+                run_on_sender: self.run_on_sender && !self.deterministic,
             },
             run_queue,
             bus.clone(),
