@@ -11,6 +11,10 @@
 //! blocks on a channel until the last token lands). Run with 1 and with 2
 //! workers; the ratio of the two throughputs is the scaling.
 //!
+//! The ring runs twice: with the default idle spin (10 µs) and with 50 µs
+//! (`ring/N_workers_idle_spin_50us`), which shows what a longer spin buys a
+//! runtime whose cores nobody else needs (`RuntimeBuilder::idle_spin`).
+//!
 //! `scaling/floor`: the same arithmetic on plain threads (1, then 2), no
 //! runtime at all: the best scaling this machine's two cores allow (two
 //! vCPUs may share one physical core).
@@ -51,11 +55,12 @@ fn hop_signal(remaining: u32) -> Signal {
     Signal::new("hop", "/ring", remaining.to_le_bytes().to_vec()).expect("valid signal")
 }
 
-fn ring(workers: usize) -> Ring {
-    let rt = Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("runtime");
+fn ring(workers: usize, idle_spin: Option<Duration>) -> Ring {
+    let mut builder = Runtime::builder().workers(workers);
+    if let Some(spin) = idle_spin {
+        builder = builder.idle_spin(spin);
+    }
+    let rt = builder.build().expect("runtime");
     let addrs: Arc<OnceLock<Vec<AgentAddr>>> = Arc::new(OnceLock::new());
     let finished = Arc::new(AtomicUsize::new(0));
     let (tx, done): (Sender<()>, _) = bounded(1);
@@ -118,9 +123,15 @@ fn scaling(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("scaling {}", common::features()));
     group.throughput(Throughput::Elements(TOKENS as u64 * (u64::from(HOPS) + 1)));
     group.sample_size(20);
-    for workers in [1, 2] {
-        let ring = ring(workers);
-        group.bench_function(format!("ring/{workers}_workers"), |b| {
+    // The default idle spin (10 µs), then 50 µs: what a longer spin buys
+    // when nothing else needs the cores (see `RuntimeBuilder::idle_spin`).
+    for (workers, spin) in [(1, None), (2, None), (1, Some(50)), (2, Some(50))] {
+        let ring = ring(workers, spin.map(Duration::from_micros));
+        let name = match spin {
+            None => format!("ring/{workers}_workers"),
+            Some(us) => format!("ring/{workers}_workers_idle_spin_{us}us"),
+        };
+        group.bench_function(name, |b| {
             b.iter_custom(|iters| (0..iters).map(|_| run(&ring)).sum())
         });
         drop(ring.rt.shutdown());

@@ -25,14 +25,23 @@ mod sync {
 #[allow(dead_code)]
 mod idle;
 
-use idle::{Idle, Next};
+use idle::{Idle, Next, Slept};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
+/// Every interleaving with up to three preemptions (loom's recommended
+/// bound: bugs almost always need fewer).
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(3, f);
+}
+
+/// The models with two workers besides the test's thread explore with two
+/// preemptions: with three they take 40 s in a debug build, which CI runs
+/// once per feature set.
+fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
+    builder.preemption_bound = Some(preemptions);
     builder.check(f);
 }
 
@@ -48,7 +57,7 @@ struct Pool {
 impl Pool {
     fn new(workers: usize) -> Self {
         Pool {
-            idle: Idle::new(workers),
+            idle: Idle::new(workers, std::time::Duration::from_micros(10)),
             queue: Mutex::new(0),
             taken: AtomicUsize::new(0),
             done: Mutex::new(0),
@@ -81,23 +90,46 @@ impl Pool {
     /// As `RunQueue::next_for_worker`, with a spin of one look; runs until
     /// stopped.
     fn worker(&self) {
+        let mut searching = false;
         loop {
             if self.idle.is_stopping() {
+                if searching {
+                    self.idle.end_search();
+                }
                 return;
             }
             if self.find().is_some() {
+                if searching {
+                    self.found_while_searching();
+                }
+                searching = false;
                 self.took();
                 continue;
             }
-            let searched = self.idle.begin_search() == Next::Spin;
-            if searched && self.find().is_some() {
-                self.idle.end_search();
+            if !searching {
+                searching = self.idle.begin_search() == Next::Spin;
+            }
+            if searching && self.find().is_some() {
+                self.found_while_searching();
+                searching = false;
                 self.took();
                 continue;
             }
-            if self.idle.sleep(searched, || self.find()).is_some() {
-                self.took();
+            match self.idle.sleep(searching, || self.find()) {
+                Slept::Found(()) => {
+                    searching = false;
+                    self.took();
+                }
+                Slept::Woken { searching: s } => searching = s,
+                Slept::Stopping => return,
             }
+        }
+    }
+
+    /// As `RunQueue::found_while_searching`.
+    fn found_while_searching(&self) {
+        if self.idle.end_search() && *self.queue.lock().unwrap() > 0 {
+            self.idle.wake_for_work();
         }
     }
 
@@ -130,7 +162,7 @@ fn one_worker_never_misses_a_push() {
 
 #[test]
 fn two_workers_one_spinner_never_miss_a_push() {
-    model(|| {
+    model_bounded(2, || {
         let pool = Arc::new(Pool::new(2));
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -176,11 +208,35 @@ fn pushes_from_another_thread_are_all_taken() {
 #[test]
 fn at_most_one_worker_spins() {
     loom::model(|| {
-        let idle = Idle::new(2);
+        let idle = Idle::new(2, std::time::Duration::from_micros(10));
         assert_eq!(idle.begin_search(), Next::Spin);
         assert_eq!(idle.begin_search(), Next::Sleep);
         idle.end_search();
         assert_eq!(idle.begin_search(), Next::Spin);
         idle.end_search();
+    });
+}
+
+/// Two entries pushed at once while one worker searches: both are taken;
+/// the searcher that takes the first wakes the sleeper for the second if
+/// the pushes woke nobody.
+#[test]
+fn two_pushes_during_a_search_are_both_taken() {
+    model_bounded(2, || {
+        let pool = Arc::new(Pool::new(2));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || pool.worker())
+            })
+            .collect();
+        pool.push();
+        pool.push();
+        pool.wait_taken(2);
+        pool.idle.stop();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(pool.taken.load(Ordering::SeqCst), 2);
     });
 }

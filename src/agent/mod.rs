@@ -316,7 +316,10 @@ where
     /// Sends `signal` (fire and forget). It is routed now, on this thread;
     /// refused signals come back inside the error (full mailbox, no route,
     /// stopped agent, shutdown). Signals from one sender are processed in
-    /// send order.
+    /// send order. It returns without running the action, unless the
+    /// runtime was built with
+    /// [`run_on_sender`](crate::RuntimeBuilder::run_on_sender) and every
+    /// worker sleeps: then this thread may run the agent's turn itself.
     pub fn send(&self, signal: Signal) -> Result<(), SendError> {
         self.cell.send(signal)
     }

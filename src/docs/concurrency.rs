@@ -69,10 +69,29 @@
 //! `src/exec/run_queue.rs`: a FIFO deque per worker (`crossbeam-deque`), a
 //! preallocated lock-free global ring with an overflow list, and stealing
 //! between workers. An agent scheduled from a worker thread goes to that
-//! worker's deque; from any other thread, to the ring. Idle workers spin,
-//! yield, then sleep on a condvar; the sleep is a Dekker handshake (sleeper:
-//! count itself, fence, look again; pusher: push, fence, read the count),
-//! so a push notifies only when someone sleeps and no wake-up is lost.
+//! worker's deque; from any other thread, to the ring.
+//!
+//! ## Idle workers
+//! `src/exec/idle.rs`: a worker that finds nothing spins for 10 µs if no
+//! other worker is spinning, and otherwise sleeps on a condvar. The sleep is
+//! a Dekker handshake (sleeper: count itself, fence, look again; pusher:
+//! push, fence, read the counts), so no wake-up is lost; a push wakes a
+//! sleeper only when nobody spins, or when the spin has lasted longer than
+//! a spin can (the spinner was descheduled). `tests/loom_idle.rs` checks it
+//! in every interleaving. Why one spinner and a short spin: on a small
+//! machine a spinning worker takes a core from the application's own
+//! threads, and three runnable threads on two cores get time-sliced, which
+//! put milliseconds into the p99 of a paced load (issue 17; the load
+//! generator's `--compare` shows it against tokio and crossbeam).
+//!
+//! With [`RuntimeBuilder::run_on_sender`](crate::RuntimeBuilder::run_on_sender),
+//! a `send` that finds every worker asleep and the agent idle turns the
+//! claim it just set to "notified" into "running" (as a worker does when it
+//! pops the entry) and runs the turn on the sending thread: no wake-up,
+//! and the second core stays free. Never from inside a turn (a signal an
+//! action sends is always queued), and a thread pauses after such a turn
+//! for as long as the turn took, so a sender spends at most about half its
+//! time running agents and a flood of sends goes to the workers.
 //!
 //! ## Batches and `stop`
 //! `run_batch` first continues a batch a caller's turn left behind, else

@@ -20,7 +20,7 @@
 //! spins.
 
 use super::Runnable;
-use super::idle::{Idle, Next, SPIN_FOR};
+use super::idle::{Idle, Next, Slept};
 use crossbeam::deque::{Steal, Stealer, Worker};
 use crossbeam::queue::ArrayQueue;
 use std::cell::RefCell;
@@ -70,7 +70,7 @@ pub(crate) struct WorkerQueue {
 impl RunQueue {
     /// A run queue for `workers` worker threads (0: deterministic, only the
     /// injector) and the deques those workers will own.
-    pub fn new(workers: usize) -> (RunQueue, Vec<WorkerQueue>) {
+    pub fn new(workers: usize, idle_spin: std::time::Duration) -> (RunQueue, Vec<WorkerQueue>) {
         let deques: Vec<Worker<Entry>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let stealers = deques.iter().map(Worker::stealer).collect();
         let queue = RunQueue {
@@ -80,7 +80,7 @@ impl RunQueue {
             overflow: Mutex::new(VecDeque::new()),
             overflowed: AtomicBool::new(false),
             stealers,
-            idle: Idle::new(workers),
+            idle: Idle::new(workers, idle_spin),
         };
         let owned = deques
             .into_iter()
@@ -206,18 +206,29 @@ impl RunQueue {
     }
 
     fn next_for_worker(&self, index: usize) -> Option<Entry> {
+        // Whether this worker counts as searching: it began a search, or a
+        // wake-up counted it so.
+        let mut searching = false;
         loop {
             if self.idle.is_stopping() {
+                if searching {
+                    self.idle.end_search();
+                }
                 return None;
             }
             if let Some(e) = self.find(index) {
+                if searching {
+                    self.found_while_searching();
+                }
                 return Some(e);
             }
-            let searched = self.idle.begin_search() == Next::Spin;
-            if searched {
+            if !searching {
+                searching = self.idle.begin_search() == Next::Spin;
+            }
+            if searching {
                 match self.spin(index) {
                     Spin::Found(e) => {
-                        self.idle.end_search();
+                        self.found_while_searching();
                         return Some(e);
                     }
                     Spin::Stopping => {
@@ -227,13 +238,31 @@ impl RunQueue {
                     Spin::Nothing => {}
                 }
             }
-            if let Some(e) = self.idle.sleep(searched, || self.find(index)) {
-                return Some(e);
+            match self.idle.sleep(searching, || self.find(index)) {
+                Slept::Found(e) => return Some(e),
+                Slept::Woken { searching: s } => searching = s,
+                Slept::Stopping => return None,
             }
         }
     }
 
-    /// Looks for work for up to [`SPIN_FOR`] (the clock is read every 64
+    /// A searching worker found an entry: it stops searching, and if it was
+    /// the last searcher and more work is queued, wakes a sleeper for it (a
+    /// push during the search woke nobody).
+    fn found_while_searching(&self) {
+        if self.idle.end_search() && self.has_queued_work() {
+            self.idle.wake_for_work();
+        }
+    }
+
+    /// Whether any queue holds an entry (a hint: racy, never blocking).
+    fn has_queued_work(&self) -> bool {
+        !self.ring.is_empty()
+            || self.overflowed.load(Ordering::Acquire)
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Looks for work for up to the idle spin (the clock is read every 64
     /// looks; a look is a few atomic loads).
     fn spin(&self, index: usize) -> Spin {
         let started = Instant::now();
@@ -247,7 +276,7 @@ impl RunQueue {
                 }
                 std::hint::spin_loop();
             }
-            if started.elapsed() >= SPIN_FOR {
+            if started.elapsed() >= self.idle.spin_for() {
                 return Spin::Nothing;
             }
         }
