@@ -106,14 +106,14 @@ pub use agent::error::{CallError, QueryError, SendError, SendErrorKind, SpawnErr
 pub use agent::{
     AgentAddr, AgentId, AgentRef, AgentSpec, MemoStats, RouteInfo, RouteSpec, StopReport,
 };
-pub use bus::{Bus, PublishError, PublishReport, SubscriptionId};
+pub use bus::{Bus, MAX_PUBLISH_DEPTH, PublishError, PublishReport, SubscriptionId};
 pub use instruction::Instruction;
 pub use router::{Pattern, PatternError, Priority, RouteError, RouteId};
 pub use runtime::report::{
     DeadLetter, DeadLetterReason, DeliveryFailure, Failure, Metrics, ShutdownReport, Undelivered,
     UndeliveredFrom,
 };
-pub use runtime::{BuildError, RunError, Runtime, RuntimeBuilder};
+pub use runtime::{BuildError, RunError, Runtime, RuntimeBuilder, Steps};
 pub use signal::{
     DecodeError, ExtensionValue, Limits, Payload, Signal, SignalBuilder, SignalError, SignalId,
     Text,

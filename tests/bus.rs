@@ -128,3 +128,45 @@ fn an_agent_subscribed_without_a_matching_route_reports_no_route() {
         );
     }
 }
+
+/// A callback that publishes to its own subscription: the cascade stops at
+/// `MAX_PUBLISH_DEPTH` with a typed error that hands the signal back,
+/// instead of overflowing the stack (3,000 levels used to abort the process).
+#[test]
+fn a_publishing_callback_cascade_stops_at_the_depth_limit() {
+    use agentry::{MAX_PUBLISH_DEPTH, PublishError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    for (name, strategy) in strategies() {
+        let rt = deterministic(strategy).build().unwrap();
+        let bus = rt.bus();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let refused: Arc<Mutex<Option<(usize, String)>>> = Arc::default();
+        {
+            let (inner, calls, refused) = (bus.clone(), calls.clone(), refused.clone());
+            bus.subscribe("cascade.deeper", move |s| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                if let Err(PublishError::TooDeep { limit, signal }) = inner.publish(s.clone()) {
+                    *refused.lock().unwrap() = Some((limit, signal.ty().to_owned()));
+                }
+            })
+            .unwrap();
+        }
+        let report = bus.publish(sig("cascade.deeper", "")).unwrap();
+        assert_eq!(report.delivered, 1, "{name}");
+        assert_eq!(calls.load(Ordering::SeqCst), MAX_PUBLISH_DEPTH, "{name}");
+        assert_eq!(
+            refused.lock().unwrap().clone(),
+            Some((MAX_PUBLISH_DEPTH, "cascade.deeper".to_owned())),
+            "{name}"
+        );
+        // The depth is per thread and unwinds: a fresh publish cascades again.
+        let _ = bus.publish(sig("cascade.deeper", "")).unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2 * MAX_PUBLISH_DEPTH,
+            "{name}"
+        );
+        let _ = rt.shutdown();
+    }
+}

@@ -356,3 +356,231 @@ fn the_failure_hook_sees_every_commit_before_the_failure() {
 }
 
 const LONG: Duration = Duration::from_secs(30);
+
+/// A panic payload whose own `Drop` panics (`panic_any(Bomb)`): the second
+/// panic must stay contained like the first, in an action (call and send,
+/// with the state rolled back and the agent serving on), a query, a route
+/// predicate and a bus callback.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("deliberate panic while dropping a panic payload");
+    }
+}
+
+fn bomb_spec() -> AgentSpec<i64, i64> {
+    AgentSpec::new(0)
+        .on("add", |n: &mut i64, ins: &mut Instruction| {
+            *n += parse(ins)?;
+            Ok(*n)
+        })
+        .on("bomb", |n: &mut i64, _: &mut Instruction| {
+            *n += 1_000;
+            std::panic::panic_any(Bomb)
+        })
+        .action("never", |n: &mut i64, _: &mut Instruction| Ok(*n))
+        .route_spec(
+            agentry::RouteSpec::new("guarded", "never").when(|_| std::panic::panic_any(Bomb)),
+        )
+        .query("bomb.query", |_: &i64, _: &agentry::Signal| {
+            std::panic::panic_any(Bomb)
+        })
+}
+
+#[test]
+fn a_panic_payload_that_panics_when_dropped_stays_contained() {
+    quiet_panics();
+    for (name, strategy) in every_strategy() {
+        for threaded_mode in [false, true] {
+            let builder = if threaded_mode {
+                threaded(strategy)
+            } else {
+                deterministic(strategy)
+            };
+            let rt = builder.build().unwrap();
+            let agent = rt.spawn(&bomb_spec()).unwrap();
+            let long = Duration::from_secs(30);
+            // In a called action: the caller gets the panic, the state rolls back.
+            match agent.call(sig("bomb", ""), long) {
+                Err(CallError::Action(e)) => assert!(e.is_panic(), "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+            assert_eq!(agent.call(sig("add", "2"), long).unwrap(), 2, "{name}");
+            // In a sent action: counted, rolled back, the agent keeps serving.
+            agent.send(sig("bomb", "")).unwrap();
+            agent.send(sig("add", "3")).unwrap();
+            if threaded_mode {
+                assert!(rt.wait_idle(long), "{name}");
+            } else {
+                rt.run_until_idle().unwrap();
+            }
+            assert_eq!(*agent.state().unwrap(), 5, "{name}");
+            // In a query.
+            match agent.query(sig("bomb.query", "")) {
+                Err(QueryError::Action(e)) => assert!(e.is_panic(), "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+            // In a route predicate: the send is refused with the panic.
+            let e = agent.send(sig("guarded", "")).unwrap_err();
+            assert!(
+                matches!(e.kind(), agentry::SendErrorKind::PredicatePanicked { .. }),
+                "{name}: {e:?}"
+            );
+            // In a bus callback.
+            let bus = rt.bus();
+            bus.subscribe("bus.bomb", |_| std::panic::panic_any(Bomb))
+                .unwrap();
+            let report = bus.publish(sig("bus.bomb", "")).unwrap();
+            assert_eq!(report.failures.len(), 1, "{name}");
+            let m = rt.shutdown().metrics;
+            assert_eq!(m.accepted, m.processed + m.dead_lettered, "{name}: {m:?}");
+            assert_eq!(m.accepted, 4, "{name}: {m:?}");
+            assert_eq!(m.panicked_actions, 2, "{name}: {m:?}");
+        }
+    }
+}
+
+/// A query that reads, queries or calls its own agent gets `Reentrant`,
+/// at once, whether the snapshot (`fast-path`) or the read lane answers it,
+/// and whether the caller or a worker serves the lane.
+#[test]
+fn a_query_that_reaches_its_own_agent_is_refused_as_reentrant_in_every_mode() {
+    for (name, strategy) in every_strategy() {
+        for threaded_mode in [false, true] {
+            let builder = if threaded_mode {
+                threaded(strategy)
+            } else {
+                deterministic(strategy)
+            };
+            let rt = builder
+                .default_timeout(Duration::from_secs(60))
+                .build()
+                .unwrap();
+            let me: Arc<OnceLock<AgentRef<i64, i64>>> = Arc::default();
+            let outcome = |r: Result<(), String>| -> Result<i64, agentry::ActionError> {
+                match r {
+                    Err(e) if e == "reentrant" => Ok(1),
+                    Err(e) => Err(agentry::ActionError::message(e)),
+                    Ok(()) => Ok(0),
+                }
+            };
+            let spec = {
+                let (m1, m2, m3) = (me.clone(), me.clone(), me.clone());
+                counter_spec()
+                    .query("self.state", move |_: &i64, _: &agentry::Signal| {
+                        outcome(match m1.get().expect("set").state() {
+                            Err(QueryError::Reentrant { .. }) => Err("reentrant".into()),
+                            Err(e) => Err(e.to_string()),
+                            Ok(_) => Ok(()),
+                        })
+                    })
+                    .query("self.call", move |_: &i64, _: &agentry::Signal| {
+                        outcome(
+                            match m2.get().expect("set").call(sig("add", "1"), Duration::MAX) {
+                                Err(CallError::Reentrant { .. }) => Err("reentrant".into()),
+                                Err(e) => Err(e.to_string()),
+                                Ok(_) => Ok(()),
+                            },
+                        )
+                    })
+                    .query("self.query", move |_: &i64, _: &agentry::Signal| {
+                        outcome(match m3.get().expect("set").query(sig("get", "")) {
+                            Err(QueryError::Reentrant { .. }) => Err("reentrant".into()),
+                            Err(e) => Err(e.to_string()),
+                            Ok(_) => Ok(()),
+                        })
+                    })
+            };
+            let agent = rt.spawn(&spec).unwrap();
+            me.set(agent.clone()).unwrap();
+            for q in ["self.state", "self.call", "self.query"] {
+                assert_eq!(agent.query(sig(q, "")).unwrap(), 1, "{name}: {q}");
+            }
+            // The refused call changed nothing.
+            assert_eq!(*agent.state().unwrap(), 0, "{name}");
+            let _ = rt.shutdown();
+        }
+    }
+}
+
+/// A calls B while B calls A, on two threads, with no deadline: the second
+/// call to close the cycle is refused with `CallError::Cycle` at once, so
+/// neither agent (nor the workers under them) waits forever.
+#[test]
+fn a_call_cycle_across_threads_is_refused_instead_of_hanging() {
+    for (name, strategy) in every_strategy() {
+        let rt = threaded(strategy).workers(2).build().unwrap();
+        let a_ref: Arc<OnceLock<AgentRef<i64, i64>>> = Arc::default();
+        let b_ref: Arc<OnceLock<AgentRef<i64, i64>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (a_running_tx, a_running_rx) = mpsc::channel::<()>();
+        let (b_running_tx, b_running_rx) = mpsc::channel::<()>();
+        let long = Duration::from_secs(60);
+        let record = |seen: &Arc<Mutex<Vec<String>>>, r: Result<i64, CallError>| match r {
+            Ok(_) => "ok".to_owned(),
+            Err(CallError::Cycle { agents }) => {
+                let s = format!("cycle of {}", agents.len());
+                seen.lock().unwrap().push(s.clone());
+                s
+            }
+            Err(e) => {
+                let s = e.to_string();
+                seen.lock().unwrap().push(s.clone());
+                s
+            }
+        };
+        let a_spec = {
+            let (b_ref, seen) = (b_ref.clone(), seen.clone());
+            let a_running_tx = Mutex::new(a_running_tx);
+            let b_running_rx = Mutex::new(b_running_rx);
+            counter_spec().on("a.go", move |_: &mut i64, _: &mut Instruction| {
+                let _ = a_running_tx.lock().unwrap().send(());
+                let _ = b_running_rx.lock().unwrap().recv_timeout(long);
+                record(
+                    &seen,
+                    b_ref
+                        .get()
+                        .expect("set")
+                        .call(sig("add", "1"), Duration::MAX),
+                );
+                Ok(0)
+            })
+        };
+        let b_spec = {
+            let (a_ref, seen) = (a_ref.clone(), seen.clone());
+            let b_running_tx = Mutex::new(b_running_tx);
+            let a_running_rx = Mutex::new(a_running_rx);
+            counter_spec().on("b.go", move |_: &mut i64, _: &mut Instruction| {
+                let _ = b_running_tx.lock().unwrap().send(());
+                let _ = a_running_rx.lock().unwrap().recv_timeout(long);
+                record(
+                    &seen,
+                    a_ref
+                        .get()
+                        .expect("set")
+                        .call(sig("add", "1"), Duration::MAX),
+                );
+                Ok(0)
+            })
+        };
+        let a = rt.spawn(&a_spec).unwrap();
+        let b = rt.spawn(&b_spec).unwrap();
+        a_ref.set(a.clone()).unwrap();
+        b_ref.set(b.clone()).unwrap();
+        b.send(sig("b.go", "")).unwrap();
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(a.call(sig("a.go", ""), Duration::MAX));
+        });
+        done_rx
+            .recv_timeout(long)
+            .unwrap_or_else(|_| panic!("{name}: A and B calling each other hung"))
+            .unwrap();
+        assert!(rt.wait_idle(long), "{name}: a worker stayed stuck");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, vec!["cycle of 2".to_owned()], "{name}");
+        let m = rt.shutdown().metrics;
+        assert_eq!(m.accepted, m.processed + m.dead_lettered, "{name}: {m:?}");
+    }
+}

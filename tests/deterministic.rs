@@ -270,3 +270,45 @@ fn the_capacity_rule_and_emits_do_not_depend_on_batching() {
         assert_eq!(outcome, first, "{name} differs from {first_name}");
     }
 }
+
+/// Endless work driven in bounded steps: `run_steps` stops at its bound,
+/// says the runtime is not idle, and continues in order on the next call.
+#[test]
+fn run_steps_bounds_endless_work_and_continues_in_order() {
+    for (name, strategy) in strategies() {
+        let rt = deterministic(strategy).build().unwrap();
+        let (a, b) = ping_pong(&rt);
+        let steps = rt.run_steps(10).unwrap();
+        assert_eq!(
+            (steps.turns, steps.processed, steps.idle),
+            (10, 10, false),
+            "{name}"
+        );
+        assert_eq!((*a.state().unwrap(), *b.state().unwrap()), (5, 5), "{name}");
+        // (Reading the state between steps can leave a run-queue entry with
+        // nothing to do: a step may process nothing, never more than one
+        // batch.)
+        let steps = rt.run_steps(5).unwrap();
+        assert_eq!((steps.turns, steps.idle), (5, false), "{name}");
+        let (na, nb) = (*a.state().unwrap(), *b.state().unwrap());
+        assert_eq!(na + nb, 10 + steps.processed, "{name}");
+        assert!(
+            na == nb || na == nb + 1,
+            "{name}: ({na}, {nb}) is not a ping-pong"
+        );
+        // Stop one side: the ball lands in a stopped mailbox and work ends.
+        let _ = b.stop();
+        let steps = rt.run_steps(1_000).unwrap();
+        assert!(steps.idle && steps.turns < 1_000, "{name}: {steps:?}");
+        assert_eq!(rt.run_steps(1).unwrap().turns, 0, "{name}");
+        let m = rt.shutdown().metrics;
+        assert_eq!(m.accepted, m.processed + m.dead_lettered, "{name}: {m:?}");
+    }
+}
+
+#[test]
+fn run_steps_is_for_deterministic_runtimes() {
+    let rt = agentry::Runtime::builder().workers(1).build().unwrap();
+    assert_eq!(rt.run_steps(1), Err(agentry::RunError::NotDeterministic));
+    let _ = rt.shutdown();
+}

@@ -217,3 +217,38 @@ fn invalid_specs_are_refused_at_spawn_with_the_reason() {
         assert!(!err.to_string().is_empty());
     }
 }
+
+/// Ids carry their owner: a route id of one agent, or a subscription id of
+/// one runtime's bus, is refused by another with a typed error, and nothing
+/// of the other's is removed.
+#[test]
+fn a_foreign_route_or_subscription_id_is_refused_and_removes_nothing() {
+    for (name, strategy) in strategies() {
+        let rt1 = deterministic(strategy).build().unwrap();
+        let rt2 = deterministic(strategy).build().unwrap();
+        let id1 = rt1.bus().subscribe("a.b", |_| {}).unwrap();
+        let _id2 = rt2.bus().subscribe("a.b", |_| {}).unwrap();
+        match rt2.bus().unsubscribe(id1) {
+            Err(RouteError::ForeignRoute { .. }) => {}
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(rt2.bus().subscriptions(), 1, "{name}");
+        rt1.bus().unsubscribe(id1).unwrap();
+        assert!(matches!(
+            rt1.bus().unsubscribe(id1),
+            Err(RouteError::UnknownRoute { .. })
+        ));
+
+        let a = rt1.spawn(&counter_spec()).unwrap();
+        let b = rt1.spawn(&counter_spec()).unwrap();
+        let added = a.add_route(RouteSpec::new("more", "add")).unwrap();
+        let b_routes = b.routes().len();
+        match b.remove_route(added) {
+            Err(RouteError::ForeignRoute { .. }) => {}
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(b.routes().len(), b_routes, "{name}");
+        a.remove_route(added).unwrap();
+        let _ = (rt1.shutdown(), rt2.shutdown());
+    }
+}

@@ -151,6 +151,16 @@ where
         if on_thread::is_running(self.id) {
             return Err(CallError::Reentrant { agent: self.id });
         }
+        // From inside another agent's turn: that agent now waits on this
+        // one; refuse a call that would close a cycle of such waits.
+        let _wait = match on_thread::current() {
+            Some(caller) => Some(
+                self.rt
+                    .begin_call_wait(caller, self.id)
+                    .map_err(|agents| CallError::Cycle { agents })?,
+            ),
+            None => None,
+        };
         let pool_kind = self.rt.config.strategy.pool;
         let slot = reply_pool::lease::<Result<R, CallError>>(pool_kind);
         let ticket = slot.arm();

@@ -13,6 +13,7 @@ pub(crate) mod cell;
 mod close;
 pub mod error;
 mod on_thread;
+pub(crate) use on_thread::running_instructions;
 mod read_lane;
 pub(crate) mod routes;
 mod turn;

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     static STACK: RefCell<Vec<AgentId>> = const { RefCell::new(Vec::new()) };
+    /// Instructions executing on this thread (nested turns: one per level),
+    /// not yet counted `processed`.
+    static RUNNING: Cell<u64> = const { Cell::new(0) };
     /// When this thread may next run an agent for a `send` of its own.
     static NEXT_SENDER_RUN: Cell<Option<Instant>> = const { Cell::new(None) };
 }
@@ -62,6 +65,17 @@ pub(super) fn in_any_turn() -> bool {
     DEPTH.try_with(Cell::get).unwrap_or(0) != 0
 }
 
+/// The agent whose turn this thread runs innermost, if any.
+pub(super) fn current() -> Option<AgentId> {
+    if !in_any_turn() {
+        return None;
+    }
+    STACK
+        .try_with(|s| s.borrow().last().copied())
+        .ok()
+        .flatten()
+}
+
 /// Whether this thread is running `id` (a plain counter answers the common
 /// case, a thread that runs no agent, without touching the stack).
 #[inline]
@@ -70,4 +84,28 @@ pub(super) fn is_running(id: AgentId) -> bool {
         && STACK
             .try_with(|s| s.borrow().contains(&id))
             .unwrap_or(false)
+}
+
+/// An instruction executing on this thread, until dropped (also when
+/// unwinding).
+pub(super) struct Running(());
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = RUNNING.try_with(|r| r.set(r.get().saturating_sub(1)));
+    }
+}
+
+/// Marks an instruction as executing on this thread until the guard drops.
+#[inline]
+pub(super) fn instruction_started() -> Running {
+    let _ = RUNNING.try_with(|r| r.set(r.get() + 1));
+    Running(())
+}
+
+/// Instructions executing on this thread and not yet counted `processed`:
+/// what a shutdown requested from inside an action counts as processed
+/// (they finish right after it returns, on this thread).
+pub(crate) fn running_instructions() -> u64 {
+    RUNNING.try_with(Cell::get).unwrap_or(0)
 }

@@ -59,10 +59,16 @@ where
                 ty: signal.type_text().clone(),
             });
         };
-        if let Some(answer) = self
-            .view
-            .with(|state| self.run_query(index, state, &signal))
-        {
+        // A query answered from the snapshot runs on this thread as if in a
+        // turn of the agent, so that a query which reads, queries or calls
+        // its own agent gets `Reentrant`, as it does when the read lane
+        // serves it: the outcome never depends on `fast-path`.
+        let answered = {
+            let _turn = on_thread::enter(self.id);
+            self.view
+                .with(|state| self.run_query(index, state, &signal))
+        };
+        if let Some(answer) = answered {
             return answer;
         }
         let pool_kind = self.rt.config.strategy.pool;

@@ -114,6 +114,9 @@ where
             let Some(mut ins) = next else { break };
             self.mailbox.pending.fetch_sub(1, Ordering::AcqRel);
             core.failures.clear();
+            // Running on this thread until counted `processed` below (a
+            // shutdown from inside this instruction's action counts it).
+            let _running = on_thread::instruction_started();
             let first = self.execute(core, &mut ins);
             n += 1;
             unpublished = true;
@@ -124,6 +127,10 @@ where
                 self.finish(core, &mut ins, first);
             }
             pool::give_back(pool_kind, ins);
+            // Counted per instruction, so that whatever an instruction's
+            // effects reach (a shutdown report included) counts every
+            // instruction before it.
+            self.rt.counters.processed.add(1, Ordering::Release);
             if mine {
                 core.continue_batch = batched && !lock(&self.in_batch).is_empty();
                 break;
@@ -135,7 +142,6 @@ where
         if unpublished {
             self.publish_snapshot(core);
         }
-        self.rt.counters.processed.add(n as u64, Ordering::Release);
         n
     }
 

@@ -73,6 +73,12 @@ impl BusCore {
         if rt.is_shutting_down() {
             return Err(PublishError::ShuttingDown(Box::new(signal)));
         }
+        let Some(_nested) = Nested::enter() else {
+            return Err(PublishError::TooDeep {
+                limit: MAX_PUBLISH_DEPTH,
+                signal: Box::new(signal),
+            });
+        };
         let table = self.table.load();
         let mut slots = crate::router::scratch::take();
         table.candidates(signal.type_text(), &mut slots);
@@ -179,13 +185,59 @@ pub enum PublishError {
     NoSubscribers(Box<Signal>),
     /// The runtime is shutting down.
     ShuttingDown(Box<Signal>),
+    /// A bus callback published, whose callback published, and so on,
+    /// [`MAX_PUBLISH_DEPTH`] deep on one thread: this publish would go one
+    /// deeper, and is refused so that a cascade cannot overflow the stack.
+    TooDeep {
+        /// The limit, [`MAX_PUBLISH_DEPTH`].
+        limit: usize,
+        /// The signal, handed back.
+        signal: Box<Signal>,
+    },
+}
+
+/// How deep publishes may nest on one thread (a callback that publishes
+/// runs its subscribers' callbacks inside its own publish). Deeper ones are
+/// refused with [`PublishError::TooDeep`]; 64 levels use a few tens of KiB
+/// of stack, far below the 2 MiB a spawned thread gets.
+pub const MAX_PUBLISH_DEPTH: usize = 64;
+
+thread_local! {
+    /// Publishes in progress on this thread.
+    static PUBLISH_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of publish nesting, left when dropped (also when unwinding).
+struct Nested;
+
+impl Nested {
+    /// Enters one more level, unless that would pass the limit.
+    fn enter() -> Option<Nested> {
+        PUBLISH_DEPTH
+            .try_with(|d| {
+                (d.get() < MAX_PUBLISH_DEPTH).then(|| {
+                    d.set(d.get() + 1);
+                    Nested
+                })
+            })
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        let _ = PUBLISH_DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 impl PublishError {
     /// The signal that was not published.
     pub fn into_signal(self) -> Signal {
         match self {
-            PublishError::NoSubscribers(s) | PublishError::ShuttingDown(s) => *s,
+            PublishError::NoSubscribers(s)
+            | PublishError::ShuttingDown(s)
+            | PublishError::TooDeep { signal: s, .. } => *s,
         }
     }
 
@@ -193,6 +245,7 @@ impl PublishError {
         match self {
             PublishError::NoSubscribers(s) => DeliveryFailure::NoSubscribers(s),
             PublishError::ShuttingDown(s) => DeliveryFailure::ShuttingDown(s),
+            PublishError::TooDeep { limit, signal } => DeliveryFailure::TooDeep { limit, signal },
         }
     }
 }
@@ -209,6 +262,11 @@ impl fmt::Display for PublishError {
                 f,
                 "the runtime is shutting down; the `{}` signal is handed back",
                 s.ty()
+            ),
+            PublishError::TooDeep { limit, signal } => write!(
+                f,
+                "bus callbacks published {limit} levels deep on one thread; the `{}` signal is handed back (publish it from outside the callback, or send it to an agent)",
+                signal.ty()
             ),
         }
     }

@@ -55,7 +55,27 @@ pub(crate) struct Context {
     quieted: Condvar,
     shutting_down: AtomicBool,
     undelivered: Mutex<Vec<Undelivered>>,
+    /// Calls made from inside an agent's turn and not yet answered: caller
+    /// agent -> called agent (an agent's turn waits on one call at a time).
+    call_waits: Mutex<HashMap<AgentId, AgentId>>,
 }
+
+/// A call from inside `from`'s turn to another agent, registered in the
+/// waits-for map until dropped.
+pub(crate) struct CallWait<'a> {
+    rt: &'a Context,
+    from: AgentId,
+}
+
+impl Drop for CallWait<'_> {
+    fn drop(&mut self) {
+        lock(&self.rt.call_waits).remove(&self.from);
+    }
+}
+
+/// How many waits a cycle check follows: longer chains are not checked
+/// (a cycle of more than 64 agents calling each other is not a design).
+const MAX_CALL_CHAIN: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -75,6 +95,33 @@ pub(crate) struct ContextConfig {
 }
 
 impl Context {
+    /// Registers that `from`'s turn waits on a call to `to`, unless `to`
+    /// waits (through a chain of calls) on `from`: then the call would close
+    /// a cycle, and the agents of that cycle come back instead. The check
+    /// and the registration happen under one lock, so of two calls that
+    /// would close a cycle together, the second is refused.
+    pub fn begin_call_wait(
+        &self,
+        from: AgentId,
+        to: AgentId,
+    ) -> Result<CallWait<'_>, Vec<AgentId>> {
+        let mut waits = lock(&self.call_waits);
+        let mut chain = vec![from, to];
+        let mut at = to;
+        for _ in 0..MAX_CALL_CHAIN {
+            match waits.get(&at) {
+                Some(&next) if next == from => return Err(chain),
+                Some(&next) => {
+                    chain.push(next);
+                    at = next;
+                }
+                None => break,
+            }
+        }
+        waits.insert(from, to);
+        Ok(CallWait { rt: self, from })
+    }
+
     pub fn new(c: ContextConfig, run_queue: RunQueue, emitter: Arc<dyn Emit>) -> Self {
         Context {
             emitter,
@@ -87,6 +134,7 @@ impl Context {
             quieted: Condvar::new(),
             shutting_down: AtomicBool::new(false),
             undelivered: Mutex::new(Vec::new()),
+            call_waits: Mutex::new(HashMap::new()),
         }
     }
 

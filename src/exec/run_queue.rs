@@ -141,6 +141,15 @@ impl RunQueue {
         self.overflowed.store(true, Ordering::Release);
     }
 
+    /// Whether no entry waits anywhere (a hint while workers run; exact in
+    /// deterministic mode, where only the driving thread touches it).
+    pub fn is_empty(&self) -> bool {
+        if self.deterministic {
+            return self.lock_overflow().is_empty();
+        }
+        !self.has_queued_work()
+    }
+
     /// Takes the next entry of the global queue, if any (also the
     /// deterministic driver's queue).
     pub fn pop(&self) -> Option<Entry> {

@@ -188,6 +188,12 @@ pub enum RouteError {
         /// The id that was not found.
         id: RouteId,
     },
+    /// The id was handed out by another router: another agent's routes, or
+    /// another runtime's bus. Nothing was removed.
+    ForeignRoute {
+        /// The foreign id.
+        id: RouteId,
+    },
     /// An agent route names an action the agent's spec does not register.
     UnknownAction {
         /// The route's pattern.
@@ -219,8 +225,12 @@ impl fmt::Display for RouteError {
             ),
             Self::UnknownRoute { id } => write!(
                 f,
-                "no route with id {id} in this router \
-                 (it was removed already, or belongs to another router)"
+                "no route with id {id} in this router (it was removed already)"
+            ),
+            Self::ForeignRoute { id } => write!(
+                f,
+                "route id {id} was handed out by another router (another agent's routes, \
+                 or another runtime's bus); nothing was removed"
             ),
             Self::UnknownAction { pattern, action } => write!(
                 f,

@@ -89,22 +89,33 @@ use trie::{MAX_WALK_SEGMENTS, Trie};
 ///
 /// Ids are unique for the life of a router value (never reused, not even after
 /// [`Router::clear`]) and increase with registration order, which makes them
-/// the final tie-breaker of the order rule.
+/// the final tie-breaker of the order rule. An id also names the router that
+/// handed it out (every agent and every bus has its own), so removing it from
+/// another router is refused with [`RouteError::ForeignRoute`] instead of
+/// removing whichever route of that router has the same number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RouteId(u64);
+pub struct RouteId {
+    /// The router that handed it out (process-unique).
+    owner: u64,
+    /// Registration order within that router.
+    seq: u64,
+}
 
 impl RouteId {
-    /// The raw number, for logs and metrics.
+    /// The raw number within its router, for logs and metrics.
     pub fn get(self) -> u64 {
-        self.0
+        self.seq
     }
 }
 
 impl fmt::Display for RouteId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        write!(f, "{} of router {}", self.seq, self.owner)
     }
 }
+
+/// Owners for new routers.
+static NEXT_OWNER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Tie-breaker between equally specific routes: higher runs first.
 ///
@@ -211,6 +222,8 @@ pub struct Router<T> {
     trie: Trie,
     live: usize,
     next_id: u64,
+    /// Names this router (and its clones) in the ids it hands out.
+    owner: u64,
 }
 
 impl<T> Default for Router<T> {
@@ -228,6 +241,7 @@ impl<T> Router<T> {
             trie: Trie::default(),
             live: 0,
             next_id: 0,
+            owner: NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -237,7 +251,10 @@ impl<T> Router<T> {
     /// # Panics
     /// If the router would hold more than `u32::MAX` route slots.
     pub fn insert(&mut self, pattern: Pattern, priority: Priority, target: T) -> RouteId {
-        let id = RouteId(self.next_id);
+        let id = RouteId {
+            owner: self.owner,
+            seq: self.next_id,
+        };
         self.next_id += 1;
         let slot = RouteSlot(
             u32::try_from(self.routes.len()).expect("router is limited to u32::MAX routes"),
@@ -258,8 +275,12 @@ impl<T> Router<T> {
     /// it down. The id is never reused.
     ///
     /// # Errors
+    /// [`RouteError::ForeignRoute`] if another router handed the id out;
     /// [`RouteError::UnknownRoute`] if no live route has this id.
     pub fn remove(&mut self, id: RouteId) -> Result<T, RouteError> {
+        if id.owner != self.owner {
+            return Err(RouteError::ForeignRoute { id });
+        }
         let slot = self
             .index
             .remove(&id)

@@ -378,7 +378,9 @@ fn route_error_conversions_and_messages() {
         RouteError::Pattern(PatternError::EmptySegment { .. })
     ));
     assert!(e.to_string().starts_with("invalid route pattern \"a..b\""));
-    let e = RouteError::UnknownRoute { id: RouteId(7) };
+    let e = RouteError::UnknownRoute {
+        id: RouteId { owner: 1, seq: 7 },
+    };
     assert!(e.to_string().contains("id 7"), "{e}");
 }
 

@@ -299,8 +299,23 @@ fn worker_loop(shared: &Context, mine: WorkerQueue) {
     shared.run_queue.work(mine, |entry| {
         // Every piece of user code an agent runs is already guarded; this is
         // the last line, so that a bug can never take a worker thread down.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry.run_entry()));
+        if let Err(payload) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry.run_entry()))
+        {
+            crate::vocab::action_error::discard_panic(payload);
+        }
     });
+}
+
+/// What [`Runtime::run_steps`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Steps {
+    /// Agent turns run (at most the bound).
+    pub turns: u64,
+    /// Instructions processed by those turns.
+    pub processed: u64,
+    /// No agent has work left: a further step would do nothing.
+    pub idle: bool,
 }
 
 /// An in-process runtime for agents. Owns its worker threads; dropping it
@@ -394,11 +409,39 @@ impl Runtime {
 
     /// Deterministic mode: processes until no agent has work, on this
     /// thread; returns the number of instructions processed.
+    ///
+    /// Work that never ends (two agents sending to each other forever)
+    /// never leaves this function; drive such a runtime in bounded steps
+    /// with [`run_steps`](Self::run_steps).
     pub fn run_until_idle(&self) -> Result<u64, RunError> {
         if !self.shared.config.deterministic {
             return Err(RunError::NotDeterministic);
         }
         Ok(self.shared.drive_until_idle())
+    }
+
+    /// Deterministic mode: runs at most `max_turns` agent turns (a turn is
+    /// one run-queue entry served: its agent takes one batch from its
+    /// mailbox; an entry whose agent a `call` or a read already served does
+    /// nothing), in run-queue order, on this thread, and says whether the
+    /// runtime is idle afterwards.
+    /// Calling it again continues where it stopped, in the same order as
+    /// one `run_until_idle` would have run; this is how a test drives
+    /// endless work (a ping-pong, a ticking agent) for a bounded time.
+    pub fn run_steps(&self, max_turns: u64) -> Result<Steps, RunError> {
+        if !self.shared.config.deterministic {
+            return Err(RunError::NotDeterministic);
+        }
+        let before = self.shared.counters.processed.sum();
+        let mut turns = 0;
+        while turns < max_turns && self.shared.drive_one() {
+            turns += 1;
+        }
+        Ok(Steps {
+            turns,
+            processed: self.shared.counters.processed.sum() - before,
+            idle: self.shared.run_queue.is_empty(),
+        })
     }
 
     /// Threaded mode: waits until every accepted signal has been processed
@@ -455,14 +498,26 @@ impl Runtime {
         self.shut_down = true;
         let agents = self.shared.begin_shutdown();
         self.shared.run_queue.stop();
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
+        // Close every mailbox first: each queued signal comes back as a dead
+        // letter and each pending call fails, so no turn still running (on
+        // a worker, or on a caller's thread) can be waiting for a reply that
+        // the shutdown would never let come.
         let mut dead_letters = Vec::new();
         for agent in &agents {
             dead_letters.extend(agent.close(DeadLetterReason::Shutdown));
         }
-        // Callers helping an agent along finish the batch they hold.
+        // Workers finish the instruction they run, then stop. A shutdown
+        // requested from inside an action on a worker does not wait for its
+        // own thread (it could not: that thread is the one waiting); the
+        // worker stops when this action's turn ends.
+        let me = std::thread::current().id();
+        for worker in self.workers.drain(..) {
+            if worker.thread().id() != me {
+                let _ = worker.join();
+            }
+        }
+        // Callers helping an agent along finish the instruction they run
+        // (from inside a turn this does not wait; see `AgentRef::stop`).
         for agent in &agents {
             agent.quiesce();
         }
@@ -470,8 +525,14 @@ impl Runtime {
         self.bus.clear();
         self.shared.run_queue.drain();
         drop(agents);
+        let mut metrics = self.shared.metrics();
+        // Instructions running on this thread (a shutdown from inside an
+        // action) finish after this returns; they are no dead letters, so
+        // they count as processed, and accepted = processed + dead-lettered
+        // holds in the report.
+        metrics.processed += crate::agent::running_instructions();
         ShutdownReport {
-            metrics: self.shared.metrics(),
+            metrics,
             dead_letters,
             undelivered: self.shared.take_undelivered(),
         }

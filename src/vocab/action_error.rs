@@ -74,6 +74,7 @@ impl ActionError {
         } else {
             Cow::Borrowed("a non-string panic payload")
         };
+        discard_panic(payload);
         Self::new(ActionErrorKind::Panicked, message, None)
     }
 
@@ -142,6 +143,16 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, ActionError>) -> Result<T
         .unwrap_or_else(|payload| Err(ActionError::from_panic(payload)))
 }
 
+/// Drops a caught panic's payload without letting a panic in its `Drop`
+/// escape (`panic_any(x)` where `x`'s `Drop` panics would otherwise unwind
+/// out of the very place that contained the first panic). The payload of
+/// such a second panic is leaked: dropping it could panic again.
+pub(crate) fn discard_panic(payload: Box<dyn Any + Send>) {
+    if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +164,19 @@ mod tests {
         let e = guarded::<()>(|| std::panic::panic_any(42u8)).unwrap_err();
         assert!(e.is_panic());
         assert!(e.to_string().contains("rolled back"));
+    }
+
+    /// A payload whose `Drop` panics: the second panic stays inside.
+    #[test]
+    fn a_payload_that_panics_when_dropped_is_contained() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("deliberate panic in a payload's drop");
+            }
+        }
+        let e = guarded::<()>(|| std::panic::panic_any(Bomb)).unwrap_err();
+        assert!(e.is_panic());
     }
 
     #[test]

@@ -149,6 +149,15 @@ pub enum CallError {
         /// The agent that was called from inside itself.
         agent: AgentId,
     },
+    /// The call was made from inside an agent's action, and the called agent
+    /// is itself waiting, directly or through others, on a call to the
+    /// calling agent: the call would close a cycle in which every agent
+    /// waits for the next, forever. Refused at once (nothing was enqueued).
+    Cycle {
+        /// The agents of the cycle, from the caller to the one that waits
+        /// on the caller.
+        agents: Vec<AgentId>,
+    },
 }
 
 impl fmt::Display for CallError {
@@ -172,6 +181,20 @@ impl fmt::Display for CallError {
                 f,
                 "{agent} was called from inside its own turn, which would wait forever; use `Instruction::send_to` or read the state directly"
             ),
+            CallError::Cycle { agents } => {
+                write!(f, "call refused: it would close a cycle of calls (")?;
+                for a in agents {
+                    write!(f, "{a} -> ")?;
+                }
+                match agents.first() {
+                    Some(first) => write!(f, "{first}")?,
+                    None => write!(f, "?")?,
+                }
+                write!(
+                    f,
+                    ") in which each agent waits for the next forever; send instead of calling on one side"
+                )
+            }
         }
     }
 }

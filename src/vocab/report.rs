@@ -52,6 +52,14 @@ pub enum DeliveryFailure {
     NoSubscribers(Box<Signal>),
     /// The runtime was shutting down (the signal is inside).
     ShuttingDown(Box<Signal>),
+    /// Publishes nested too deep on one thread (the signal is inside); see
+    /// `PublishError::TooDeep`.
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+        /// The signal.
+        signal: Box<Signal>,
+    },
 }
 
 impl fmt::Display for DeliveryFailure {
@@ -68,6 +76,11 @@ impl fmt::Display for DeliveryFailure {
             DeliveryFailure::ShuttingDown(s) => {
                 write!(f, "runtime shutting down; `{}` not delivered", s.ty())
             }
+            DeliveryFailure::TooDeep { limit, signal } => write!(
+                f,
+                "publishes nested {limit} deep on one thread; `{}` not delivered",
+                signal.ty()
+            ),
         }
     }
 }
