@@ -8,7 +8,7 @@ use common::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -23,16 +23,21 @@ fn shutdown_in_the_middle_of_a_million_signal_burst_accounts_exactly() {
             .collect();
         let accepted = AtomicU64::new(0);
         let refused_after_shutdown = AtomicU64::new(0);
+        // The sender whose signal is the 50,000th accepted rings this bell.
+        let (halfway_tx, halfway_rx) = std::sync::mpsc::channel::<()>();
         let report = std::thread::scope(|scope| {
             for t in 0..SENDERS {
                 let (agents, accepted, refused) = (&agents, &accepted, &refused_after_shutdown);
+                let halfway = halfway_tx.clone();
                 scope.spawn(move || {
                     for i in 0..BURST / SENDERS {
                         let mut s = sig("add", "1");
                         loop {
                             match agents[(i + t) % agents.len()].send(s) {
                                 Ok(()) => {
-                                    accepted.fetch_add(1, Ordering::Relaxed);
+                                    if accepted.fetch_add(1, Ordering::Relaxed) + 1 == 50_000 {
+                                        let _ = halfway.send(());
+                                    }
                                     break;
                                 }
                                 Err(e) if e.is_full() => {
@@ -49,13 +54,10 @@ fn shutdown_in_the_middle_of_a_million_signal_burst_accounts_exactly() {
                     }
                 });
             }
-            // Shut down mid-burst: once a good part is in, or after 2 s.
-            let started = Instant::now();
-            while accepted.load(Ordering::Relaxed) < 50_000
-                && started.elapsed() < Duration::from_secs(2)
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            // Shut down mid-burst, once 50,000 signals are in.
+            halfway_rx
+                .recv_timeout(LONG)
+                .expect("50,000 signals accepted");
             rt.shutdown()
         });
         let m = report.metrics;

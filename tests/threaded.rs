@@ -84,16 +84,21 @@ fn shutdown_during_concurrent_sends_accounts_for_every_accepted_signal() {
         let rt = threaded(strategy).mailbox_capacity(256).build().unwrap();
         let agents: Vec<_> = (0..8).map(|_| rt.spawn(&counter_spec()).unwrap()).collect();
         let accepted = Arc::new(AtomicU64::new(0));
+        // Shut down once the senders together had 20,000 signals accepted.
+        let (enough_tx, enough_rx) = std::sync::mpsc::channel::<()>();
         let handles: Vec<_> = (0..4)
             .map(|t| {
                 let agents = agents.clone();
                 let accepted = accepted.clone();
+                let enough = enough_tx.clone();
                 std::thread::spawn(move || {
                     let mut i = 0usize;
                     loop {
                         match agents[(i + t) % agents.len()].send(sig("add", "1")) {
                             Ok(()) => {
-                                accepted.fetch_add(1, Ordering::Relaxed);
+                                if accepted.fetch_add(1, Ordering::Relaxed) + 1 == 20_000 {
+                                    let _ = enough.send(());
+                                }
                             }
                             Err(e) if e.is_full() => std::thread::yield_now(),
                             Err(e) => {
@@ -106,7 +111,9 @@ fn shutdown_during_concurrent_sends_accounts_for_every_accepted_signal() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(50));
+        enough_rx
+            .recv_timeout(LONG)
+            .expect("20,000 signals accepted");
         let report = rt.shutdown();
         for h in handles {
             h.join().unwrap();
@@ -355,20 +362,28 @@ fn stop_hands_back_queued_signals_and_fails_pending_calls() {
 fn a_call_that_times_out_reports_it_and_the_late_reply_is_dropped() {
     for (name, strategy) in strategies() {
         let rt = threaded(strategy).build().unwrap();
-        let spec = AgentSpec::<u32, u32>::new(0).on("slow", |n: &mut u32, _: &mut Instruction| {
-            std::thread::sleep(Duration::from_millis(100));
-            *n += 1;
-            Ok(*n)
-        });
+        // The first `slow` action tells the test it runs, then holds the
+        // agent until the test lets go (dropping `release`).
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, release_rx) = (Mutex::new(started_tx), Mutex::new(release_rx));
+        let spec =
+            AgentSpec::<u32, u32>::new(0).on("slow", move |n: &mut u32, _: &mut Instruction| {
+                let _ = started_tx.lock().unwrap().send(());
+                let _ = release_rx.lock().unwrap().recv();
+                *n += 1;
+                Ok(*n)
+            });
         let a = rt.spawn(&spec).unwrap();
         a.send(sig("slow", "")).unwrap();
-        std::thread::sleep(Duration::from_millis(10)); // a worker holds the agent now
-        let started = Instant::now();
+        started_rx
+            .recv_timeout(LONG)
+            .expect("a worker runs the agent");
         let e = a
             .call(sig("slow", ""), Duration::from_millis(20))
             .unwrap_err();
         assert!(matches!(e, CallError::Timeout { .. }), "{name}: {e}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(release_tx);
         // The next call on this thread must get its own reply, not the late one.
         assert_eq!(a.call(sig("slow", ""), LONG).unwrap(), 3, "{name}");
     }
@@ -429,10 +444,17 @@ fn agents_stopped_while_others_send_to_them_lose_nothing() {
                     }
                 });
             }
-            let (agents, dead) = (&agents, &dead);
+            // Stop every other agent, spread over the sending: the k-th stop
+            // waits until k * 6,000 signals are in (or the senders are done).
+            let (agents, dead, accepted) = (&agents, &dead, &accepted);
             scope.spawn(move || {
-                for a in agents.iter().step_by(2) {
-                    std::thread::sleep(Duration::from_millis(2));
+                for (k, a) in agents.iter().step_by(2).enumerate() {
+                    let due = (k as u64 + 1) * 6_000;
+                    let mut spins = 0u32;
+                    while accepted.load(Ordering::Relaxed) < due && spins < 1_000_000 {
+                        std::thread::yield_now();
+                        spins += 1;
+                    }
                     dead.fetch_add(a.stop().dead_letters.len() as u64, Ordering::Relaxed);
                 }
             });
