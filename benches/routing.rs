@@ -1,5 +1,9 @@
 //! Route lookup: exact, `*` and `**` hits among 10 and 10,000 routes (the
 //! trie; with `--features fast-path`, the memo).
+//!
+//! Route changes: one bus subscription, or one agent route, added and
+//! removed again while 1,000 and 16,000 others exist. The cost of a change
+//! must not grow with the number of routes (issue 11).
 
 mod common;
 #[path = "ops/mod.rs"]
@@ -22,6 +26,44 @@ fn route_lookup(c: &mut Criterion) {
     group.finish();
 }
 
+fn route_change(c: &mut Criterion) {
+    use agentry::{AgentSpec, Instruction, RouteSpec, Runtime};
+    let mut group = c.benchmark_group("route_change");
+    for existing in [1_000usize, 16_000] {
+        let rt = Runtime::builder().deterministic().build().expect("runtime");
+        let bus = rt.bus();
+        for i in 0..existing {
+            bus.subscribe(&format!("load.t{i}.*"), |_| {})
+                .expect("subscribe");
+        }
+        group.bench_function(format!("subscribe_unsubscribe/{existing}"), |b| {
+            b.iter(|| {
+                let id = bus.subscribe("load.extra.*", |_| {}).expect("subscribe");
+                bus.unsubscribe(black_box(id)).expect("unsubscribe");
+            })
+        });
+        let mut spec =
+            AgentSpec::<u64, ()>::new(0).action("count", |n: &mut u64, _: &mut Instruction| {
+                *n += 1;
+                Ok(())
+            });
+        for i in 0..existing {
+            spec = spec.route(format!("load.r{i}.*"), "count");
+        }
+        let agent = rt.spawn(&spec).expect("spawn");
+        group.bench_function(format!("add_remove_route/{existing}"), |b| {
+            b.iter(|| {
+                let id = agent
+                    .add_route(RouteSpec::new("load.extra.*", "count"))
+                    .expect("add");
+                agent.remove_route(black_box(id)).expect("remove");
+            })
+        });
+        drop(rt.shutdown());
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     println!("routing benches, features {}", common::features());
     Criterion::default()
@@ -29,5 +71,5 @@ fn config() -> Criterion {
         .measurement_time(std::time::Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = route_lookup }
+criterion_group! { name = benches; config = config(); targets = route_lookup, route_change }
 criterion_main!(benches);
