@@ -162,47 +162,32 @@ fn hand_off<Q: Queue>(queue: &Q, producers: usize) -> Duration {
     start.elapsed()
 }
 
+/// Times the hand-off through a fresh queue from `make` per iteration.
+fn bench_queue<Q: Queue>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    producers: usize,
+    make: fn() -> Q,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| hand_off(&make(), producers)).sum())
+    });
+}
+
 fn bench(c: &mut Criterion) {
     for producers in [1usize, 4] {
         let mut group = c.benchmark_group(format!("mailbox/{producers}_producers"));
         group.throughput(Throughput::Elements((producers * PER_PRODUCER) as u64));
         group.sample_size(20);
-        group.bench_function("mutex_vecdeque", |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        let q = MutexQueue {
-                            queue: Mutex::new(VecDeque::with_capacity(CAPACITY)),
-                        };
-                        hand_off(&q, producers)
-                    })
-                    .sum()
-            })
+        bench_queue(&mut group, "mutex_vecdeque", producers, || MutexQueue {
+            queue: Mutex::new(VecDeque::with_capacity(CAPACITY)),
         });
-        group.bench_function("segqueue", |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        let q = SegQueueBounded {
-                            queue: SegQueue::new(),
-                            len: AtomicUsize::new(0),
-                        };
-                        hand_off(&q, producers)
-                    })
-                    .sum()
-            })
+        bench_queue(&mut group, "segqueue", producers, || SegQueueBounded {
+            queue: SegQueue::new(),
+            len: AtomicUsize::new(0),
         });
-        group.bench_function("arrayqueue", |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        let q = ArrayQueueBounded {
-                            queue: ArrayQueue::new(CAPACITY),
-                        };
-                        hand_off(&q, producers)
-                    })
-                    .sum()
-            })
+        bench_queue(&mut group, "arrayqueue", producers, || ArrayQueueBounded {
+            queue: ArrayQueue::new(CAPACITY),
         });
         group.finish();
     }

@@ -5,9 +5,8 @@
 //! inside that action's turn.
 
 mod common;
-use agentry::{AgentRef, AgentSpec, Instruction, QueryError, SendErrorKind, Signal};
+use agentry::{AgentRef, AgentSpec, Instruction, QueryError, SendErrorKind};
 use common::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, OnceLock};
@@ -15,22 +14,6 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
-
-fn send_retrying<S, R>(agent: &AgentRef<S, R>, mut signal: Signal) -> Result<(), agentry::SendError>
-where
-    S: Clone + Send + Sync + 'static,
-    R: Send + 'static,
-{
-    loop {
-        match agent.send(signal) {
-            Err(e) if e.is_full() => {
-                signal = e.into_signal();
-                std::thread::yield_now();
-            }
-            other => return other,
-        }
-    }
-}
 
 /// Busy-waits `d` (no sleep: this gives the idle workers time to fall
 /// asleep, so that the next send finds them asleep; nothing synchronizes on
@@ -103,20 +86,7 @@ fn signals_from_each_sender_are_processed_in_send_order() {
             .mailbox_capacity(64)
             .build()
             .unwrap();
-        let spec = AgentSpec::<(HashMap<u64, u64>, Vec<String>)>::new(Default::default()).on(
-            "seq",
-            |(last, bad): &mut (HashMap<u64, u64>, Vec<String>), ins: &mut Instruction| {
-                let text = std::str::from_utf8(ins.data()).unwrap();
-                let (s, n) = text.split_once(':').unwrap();
-                let (s, n): (u64, u64) = (s.parse().unwrap(), n.parse().unwrap());
-                let prev = last.insert(s, n);
-                if prev.map_or(n != 0, |p| p + 1 != n) {
-                    bad.push(format!("sender {s}: {prev:?} then {n}"));
-                }
-                Ok(())
-            },
-        );
-        let agent = rt.spawn(&spec).unwrap();
+        let agent = rt.spawn(&seq_spec()).unwrap();
         std::thread::scope(|scope| {
             for s in 0..SENDERS {
                 let agent = agent.clone();
@@ -133,19 +103,7 @@ fn signals_from_each_sender_are_processed_in_send_order() {
             }
         });
         assert!(rt.wait_idle(LONG), "{name}: not idle");
-        let state = agent.state().unwrap();
-        assert!(
-            state.1.is_empty(),
-            "{name}: order violated: {:?}",
-            &state.1[..state.1.len().min(5)]
-        );
-        for s in 0..SENDERS {
-            assert_eq!(
-                state.0.get(&s),
-                Some(&(EACH - 1)),
-                "{name}: sender {s} incomplete"
-            );
-        }
+        assert_in_send_order(name, &agent.state().unwrap(), SENDERS, EACH);
         let m = rt.shutdown().metrics;
         assert_eq!(m.accepted, SENDERS * EACH, "{name}");
         assert_eq!(m.processed, m.accepted, "{name}");

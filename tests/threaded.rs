@@ -3,32 +3,11 @@
 mod common;
 use agentry::{ActionErrorKind, AgentSpec, CallError, Instruction, SendErrorKind, Signal};
 use common::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
-
-/// Sends, retrying while the mailbox is full (the error hands the signal back).
-fn send_retrying<S, R>(
-    agent: &agentry::AgentRef<S, R>,
-    mut signal: Signal,
-) -> Result<(), agentry::SendError>
-where
-    S: Clone + Send + Sync + 'static,
-    R: Send + 'static,
-{
-    loop {
-        match agent.send(signal) {
-            Err(e) if e.is_full() => {
-                signal = e.into_signal();
-                std::thread::yield_now();
-            }
-            other => return other,
-        }
-    }
-}
 
 #[test]
 fn signals_from_each_sender_are_processed_in_send_order() {
@@ -36,21 +15,7 @@ fn signals_from_each_sender_are_processed_in_send_order() {
     const EACH: u64 = 5_000;
     for (name, strategy) in strategies() {
         let rt = threaded(strategy).mailbox_capacity(64).build().unwrap();
-        // State: last sequence number seen per sender, and any violation.
-        let spec = AgentSpec::<(HashMap<u64, u64>, Vec<String>)>::new(Default::default()).on(
-            "seq",
-            |(last, bad): &mut (HashMap<u64, u64>, Vec<String>), ins: &mut Instruction| {
-                let text = std::str::from_utf8(ins.data()).unwrap();
-                let (s, n) = text.split_once(':').unwrap();
-                let (s, n): (u64, u64) = (s.parse().unwrap(), n.parse().unwrap());
-                let prev = last.insert(s, n);
-                if prev.map_or(n != 0, |p| p + 1 != n) {
-                    bad.push(format!("sender {s}: {prev:?} then {n}"));
-                }
-                Ok(())
-            },
-        );
-        let agent = rt.spawn(&spec).unwrap();
+        let agent = rt.spawn(&seq_spec()).unwrap();
         std::thread::scope(|scope| {
             for s in 0..SENDERS {
                 let agent = agent.clone();
@@ -62,19 +27,7 @@ fn signals_from_each_sender_are_processed_in_send_order() {
             }
         });
         assert!(rt.wait_idle(LONG), "{name}: not idle");
-        let state = agent.state().unwrap();
-        assert!(
-            state.1.is_empty(),
-            "{name}: order violated: {:?}",
-            &state.1[..state.1.len().min(5)]
-        );
-        for s in 0..SENDERS {
-            assert_eq!(
-                state.0.get(&s),
-                Some(&(EACH - 1)),
-                "{name}: sender {s} incomplete"
-            );
-        }
+        assert_in_send_order(name, &agent.state().unwrap(), SENDERS, EACH);
     }
 }
 

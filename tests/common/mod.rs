@@ -81,3 +81,66 @@ pub fn parse(ins: &Instruction) -> Result<i64, ActionError> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| ActionError::invalid_input("not a number"))
 }
+
+/// Sends, retrying while the mailbox is full (the error hands the signal back).
+pub fn send_retrying<S, R>(
+    agent: &agentry::AgentRef<S, R>,
+    mut signal: Signal,
+) -> Result<(), agentry::SendError>
+where
+    S: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    loop {
+        match agent.send(signal) {
+            Err(e) if e.is_full() => {
+                signal = e.into_signal();
+                std::thread::yield_now();
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Last sequence number seen per sender, and every order violation.
+pub type SeqState = (std::collections::HashMap<u64, u64>, Vec<String>);
+
+/// An agent that checks per-sender FIFO: each `seq` signal carries
+/// `sender:n`, and every sender's numbers must arrive 0, 1, 2, ...
+pub fn seq_spec() -> AgentSpec<SeqState> {
+    AgentSpec::<SeqState>::new(Default::default()).on(
+        "seq",
+        |(last, bad): &mut SeqState, ins: &mut Instruction| {
+            let text = std::str::from_utf8(ins.data()).unwrap_or_default();
+            let Some((s, n)) = text.split_once(':') else {
+                bad.push(format!("malformed {text:?}"));
+                return Ok(());
+            };
+            let (Ok(s), Ok(n)) = (s.parse::<u64>(), n.parse::<u64>()) else {
+                bad.push(format!("malformed {text:?}"));
+                return Ok(());
+            };
+            let prev = last.insert(s, n);
+            if prev.map_or(n != 0, |p| p + 1 != n) {
+                bad.push(format!("sender {s}: {prev:?} then {n}"));
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Asserts that `state` saw every sender's `each` signals in order.
+pub fn assert_in_send_order(name: &str, state: &SeqState, senders: u64, each: u64) {
+    assert!(
+        state.1.is_empty(),
+        "{name}: order violated: {:?}",
+        &state.1[..state.1.len().min(5)]
+    );
+    for s in 0..senders {
+        assert_eq!(
+            state.0.get(&s),
+            Some(&(each - 1)),
+            "{name}: sender {s} incomplete"
+        );
+    }
+}
