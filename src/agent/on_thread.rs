@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     static STACK: RefCell<Vec<AgentId>> = const { RefCell::new(Vec::new()) };
-    /// Instructions executing on this thread (nested turns: one per level),
-    /// not yet counted `processed`.
+    /// Instructions started on this thread (in all nested turns) and not
+    /// yet counted `processed`.
     static RUNNING: Cell<u64> = const { Cell::new(0) };
     /// When this thread may next run an agent for a `send` of its own.
     static NEXT_SENDER_RUN: Cell<Option<Instant>> = const { Cell::new(None) };
@@ -86,26 +86,31 @@ pub(super) fn is_running(id: AgentId) -> bool {
             .unwrap_or(false)
 }
 
-/// An instruction executing on this thread, until dropped (also when
-/// unwinding).
-pub(super) struct Running(());
+/// Instructions a turn on this thread started and has not yet counted
+/// `processed` (it counts a batch at once, after its snapshot publish);
+/// dropping it (also when unwinding) takes them off the thread's count.
+#[derive(Default)]
+pub(super) struct Uncounted(u64);
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = RUNNING.try_with(|r| r.set(r.get().saturating_sub(1)));
+impl Uncounted {
+    #[inline]
+    pub(super) fn started_one(&mut self) {
+        self.0 += 1;
+        let _ = RUNNING.try_with(|r| r.set(r.get() + 1));
     }
 }
 
-/// Marks an instruction as executing on this thread until the guard drops.
-#[inline]
-pub(super) fn instruction_started() -> Running {
-    let _ = RUNNING.try_with(|r| r.set(r.get() + 1));
-    Running(())
+impl Drop for Uncounted {
+    fn drop(&mut self) {
+        let n = self.0;
+        let _ = RUNNING.try_with(|r| r.set(r.get().saturating_sub(n)));
+    }
 }
 
-/// Instructions executing on this thread and not yet counted `processed`:
+/// Instructions started on this thread and not yet counted `processed`:
 /// what a shutdown requested from inside an action counts as processed
-/// (they finish right after it returns, on this thread).
+/// (the batch around that action finishes right after it returns, on this
+/// thread; the rest of it was handed back as dead letters).
 pub(crate) fn running_instructions() -> u64 {
     RUNNING.try_with(Cell::get).unwrap_or(0)
 }

@@ -102,6 +102,9 @@ where
         let mut n = 0;
         // Committed since the snapshot was last published.
         let mut unpublished = false;
+        // Instructions of this batch started on this thread and not yet
+        // counted `processed` (a shutdown from inside an action counts them).
+        let mut uncounted = on_thread::Uncounted::default();
         loop {
             // A batch is taken from `in_batch` one instruction at a time, so
             // that a stop meanwhile takes the rest (the guard is released
@@ -114,9 +117,7 @@ where
             let Some(mut ins) = next else { break };
             self.mailbox.pending.fetch_sub(1, Ordering::AcqRel);
             core.failures.clear();
-            // Running on this thread until counted `processed` below (a
-            // shutdown from inside this instruction's action counts it).
-            let _running = on_thread::instruction_started();
+            uncounted.started_one();
             let first = self.execute(core, &mut ins);
             n += 1;
             unpublished = true;
@@ -127,10 +128,6 @@ where
                 self.finish(core, &mut ins, first);
             }
             pool::give_back(pool_kind, ins);
-            // Counted per instruction, so that whatever an instruction's
-            // effects reach (a shutdown report included) counts every
-            // instruction before it.
-            self.rt.counters.processed.add(1, Ordering::Release);
             if mine {
                 core.continue_batch = batched && !lock(&self.in_batch).is_empty();
                 break;
@@ -142,6 +139,10 @@ where
         if unpublished {
             self.publish_snapshot(core);
         }
+        // Counted after the publish: whoever sees the count (`wait_idle`)
+        // reads a snapshot that holds every counted instruction.
+        self.rt.counters.processed.add(n as u64, Ordering::Release);
+        drop(uncounted);
         n
     }
 
