@@ -39,7 +39,7 @@ fn thread_spec(ran_on: mpsc::Sender<ThreadId>) -> AgentSpec<u64, ()> {
 }
 
 #[test]
-fn a_send_runs_the_agent_on_the_sender_once_every_worker_sleeps() {
+fn a_send_runs_the_agent_on_the_sender_once_every_worker_is_parked() {
     for (name, strategy) in strategies() {
         let (tx, rx) = mpsc::channel();
         let rt = threaded(strategy).run_on_sender(true).build().unwrap();

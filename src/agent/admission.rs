@@ -52,7 +52,7 @@ where
             return;
         }
         if self.rt.config.run_on_sender
-            && self.rt.run_queue.all_asleep()
+            && self.rt.run_queue.all_parked()
             && on_thread::may_run_for_send()
             && self.claim.claim_entry()
         {

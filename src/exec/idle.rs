@@ -206,7 +206,7 @@ impl Idle {
     /// Whether every worker sleeps (none spins, none runs an agent): a
     /// sender may run the agent itself rather than wake one. A hint: a
     /// worker may wake right after; the claim decides who runs the agent.
-    pub fn all_asleep(&self) -> bool {
+    pub fn all_parked(&self) -> bool {
         self.workers > 0
             && self.searching.load(Ordering::Relaxed) == 0
             && self.sleepers.load(Ordering::Relaxed) == self.workers

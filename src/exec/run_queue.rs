@@ -117,10 +117,10 @@ impl RunQueue {
         self.idle.pushed();
     }
 
-    /// Whether every worker sleeps (a hint; see [`Idle::all_asleep`]).
+    /// Whether every worker sleeps (a hint; see [`Idle::all_parked`]).
     #[inline]
-    pub fn all_asleep(&self) -> bool {
-        !self.deterministic && self.idle.all_asleep()
+    pub fn all_parked(&self) -> bool {
+        !self.deterministic && self.idle.all_parked()
     }
 
     fn lock_overflow(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
