@@ -52,6 +52,26 @@ fn strategies() -> [(&'static str, Strategy); 5] {
     ]
 }
 
+/// Allocations of `run`, measured three times (with `between` run outside
+/// the measurement after each): the least of the three. The counter is
+/// process-wide, and the test harness's own thread allocates when it
+/// reports a test that ran beside this one; such noise only ever adds, so
+/// the least is the runtime's own count.
+fn least_of_three(mut run: impl FnMut(), mut between: impl FnMut()) -> stats_alloc::Stats {
+    let mut least: Option<stats_alloc::Stats> = None;
+    for _ in 0..3 {
+        let region = Region::new(GLOBAL);
+        run();
+        let stats = region.change();
+        between();
+        let key = |s: &stats_alloc::Stats| (s.allocations, s.reallocations, s.bytes_allocated);
+        if least.as_ref().is_none_or(|l| key(&stats) < key(l)) {
+            least = Some(stats);
+        }
+    }
+    least.expect("measured three times")
+}
+
 fn counter() -> AgentSpec<u64> {
     AgentSpec::new(0).on("tick", |n: &mut u64, ins: &mut Instruction| {
         *n += ins.data().len() as u64;
@@ -91,16 +111,17 @@ fn a_warm_pooled_zero_copy_runtime_dispatches_without_allocating() {
             .unwrap();
         let agent = rt.spawn(&counter()).unwrap();
         dispatch(&rt, &agent, &payload, 2 * BURST); // warm-up: pools, queues, memo
-        let region = Region::new(GLOBAL);
-        dispatch(&rt, &agent, &payload, SIGNALS);
-        let stats = region.change();
+        let stats = least_of_three(|| dispatch(&rt, &agent, &payload, SIGNALS), || {});
         println!(
             "alloc:   {name:<26} {:>7} allocations, {:>9} bytes ({:.2} allocations per signal)",
             stats.allocations,
             stats.bytes_allocated,
             stats.allocations as f64 / SIGNALS as f64
         );
-        assert_eq!(*agent.state().unwrap(), 256 * (SIGNALS + 2 * BURST) as u64);
+        assert_eq!(
+            *agent.state().unwrap(),
+            256 * (3 * SIGNALS + 2 * BURST) as u64
+        );
         if zero_copy() && strategy.pool == PoolKind::FreeList {
             assert_eq!(
                 (stats.allocations, stats.reallocations),
@@ -161,10 +182,9 @@ fn zero_copy_fan_out_allocates_a_tiny_fraction_of_a_copying_one() {
         };
         publish(); // warm-up
         rt.run_until_idle().unwrap();
-        let region = Region::new(GLOBAL);
-        publish();
-        let stats = region.change();
-        rt.run_until_idle().unwrap();
+        let stats = least_of_three(publish, || {
+            rt.run_until_idle().unwrap();
+        });
         println!(
             "alloc:   {name:<26} {:>5} allocations, {:>9} bytes ({:.3}% of the {copying_floor} B a copying fan-out needs at least)",
             stats.allocations,
