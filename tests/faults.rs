@@ -215,7 +215,14 @@ fn senders_against_full_mailboxes_get_every_refused_signal_back() {
 
 #[test]
 fn routes_added_and_removed_while_signals_are_dispatched() {
-    for (name, strategy) in strategies() {
+    // 200 more routes take the route table past the size at which a change
+    // updates a spare copy instead of copying the table (agent::route_cell),
+    // so both ways of changing it race the senders.
+    for ((name, strategy), filler) in strategies()
+        .into_iter()
+        .flat_map(|s| [(s.clone(), 0), (s, 200)])
+    {
+        let name = format!("{name}, {filler} more routes");
         let rt = threaded(strategy)
             .mailbox_capacity(1 << 16)
             .build()
@@ -230,6 +237,7 @@ fn routes_added_and_removed_while_signals_are_dispatched() {
                 Ok(())
             })
             .route("stable.*", "stable");
+        let spec = (0..filler).fold(spec, |spec, i| spec.route(format!("filler.r{i}"), "stable"));
         let agent = rt.spawn(&spec).unwrap();
         let stop = AtomicBool::new(false);
         let (ok_churn, no_route, ok_stable) =

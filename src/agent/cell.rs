@@ -28,6 +28,7 @@
 //! except `core`, which only the running thread holds.
 
 use super::AgentId;
+use super::route_cell::RouteCell;
 use super::routes::{ActionTarget, RouteTable};
 use crate::action::{ActionError, ActionSet, Query};
 use crate::agent::error::{CallError, QueryError, SendError};
@@ -40,7 +41,6 @@ use crate::instruction::Instruction;
 use crate::router::RouteId;
 use crate::signal::{Signal, Text};
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
-use arc_swap::ArcSwap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -58,8 +58,7 @@ pub(crate) struct AgentCell<S, R> {
     pub(super) id: AgentId,
     pub(crate) rt: Arc<Context>,
     pub(crate) kind: Arc<AgentKind<S, R>>,
-    pub(crate) routes: ArcSwap<RouteTable<ActionTarget>>,
-    pub(crate) route_writer: Mutex<()>,
+    pub(crate) routes: RouteCell<ActionTarget>,
     /// Who runs the agent (see the module docs).
     pub(super) claim: Claim,
     pub(super) closed: AtomicBool,
@@ -157,9 +156,8 @@ where
         let view = StateView::new(rt.config.strategy.fast_path, &state);
         AgentCell {
             id,
-            routes: ArcSwap::new(kind.routes.clone()),
+            routes: RouteCell::new(kind.routes.clone()),
             kind,
-            route_writer: Mutex::new(()),
             claim: Claim::new(),
             closed: AtomicBool::new(false),
             mailbox: Mailbox {

@@ -15,6 +15,7 @@ pub mod error;
 mod on_thread;
 pub(crate) use on_thread::running_instructions;
 mod read_lane;
+pub(crate) mod route_cell;
 pub(crate) mod routes;
 mod turn;
 
@@ -30,7 +31,7 @@ use routes::{ActionTarget, RouteTable};
 pub use routes::{Predicate, RouteSpec};
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The description of an agent type: initial state, named actions, routes to
@@ -405,29 +406,12 @@ where
             action,
             predicate: route.predicate(),
         };
-        let _writer = self
-            .cell
-            .route_writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let current = self.cell.routes.load_full();
-        let (table, id) =
-            current.modified(|router| Ok(router.insert(pattern, priority, target)))?;
-        self.cell.routes.store(Arc::new(table));
-        Ok(id)
+        Ok(self.cell.routes.insert(pattern, priority, target))
     }
 
     /// Removes a route at run time.
     pub fn remove_route(&self, id: RouteId) -> Result<(), RouteError> {
-        let _writer = self
-            .cell
-            .route_writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let current = self.cell.routes.load_full();
-        let (table, _) = current.modified(|router| router.remove(id))?;
-        self.cell.routes.store(Arc::new(table));
-        Ok(())
+        self.cell.routes.remove(id)
     }
 
     /// The routes installed now, in registration order.

@@ -114,15 +114,14 @@ impl<T: Clone> RouteTable<T> {
         }
     }
 
-    /// A copy of this table with `f` applied to the router and a fresh memo.
-    pub fn modified<X>(
-        &self,
-        f: impl FnOnce(&mut Router<T>) -> Result<X, RouteError>,
-    ) -> Result<(Self, X), RouteError> {
-        let mut router = self.router.clone();
-        let x = f(&mut router)?;
-        let fast = matches!(self.memo, RouteMemo::On(_));
-        Ok((RouteTable::new(router, fast), x))
+    /// A copy of this table's routes with an empty memo.
+    pub fn copy(&self) -> Self {
+        RouteTable::new(self.router.clone(), matches!(self.memo, RouteMemo::On(_)))
+    }
+
+    /// Empties the memo: its slots name routes of the table before a change.
+    pub fn reset_memo(&mut self) {
+        self.memo = RouteMemo::new(matches!(self.memo, RouteMemo::On(_)));
     }
 
     /// Appends the matching routes for `ty` to `slots` (trie or memo).

@@ -12,17 +12,17 @@
 //! by actions: the thread running the emitting agent, after its batch
 //! committed). A panicking callback is reported, not propagated.
 
+use crate::agent::route_cell::RouteCell;
 use crate::agent::routes::RouteTable;
 use crate::exec::{AgentAddr, Context, Emit};
 use crate::router::{Priority, RouteError, Router};
 use crate::signal::Signal;
 use crate::vocab::AgentId;
 use crate::vocab::report::{DeliveryFailure, UndeliveredFrom};
-use arc_swap::ArcSwap;
 use std::error::Error;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// A callback subscriber.
 pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
@@ -37,35 +37,21 @@ pub(crate) enum Subscriber {
 
 /// The bus's routing state, shared by all handles of one runtime.
 pub(crate) struct BusCore {
-    table: ArcSwap<RouteTable<Subscriber>>,
-    writer: Mutex<()>,
+    table: RouteCell<Subscriber>,
     fast_path: bool,
 }
 
 impl BusCore {
     pub fn new(fast_path: bool) -> Self {
         BusCore {
-            table: ArcSwap::from_pointee(RouteTable::new(Router::new(), fast_path)),
-            writer: Mutex::new(()),
+            table: RouteCell::new(Arc::new(RouteTable::new(Router::new(), fast_path))),
             fast_path,
         }
     }
 
-    fn modify<X>(
-        &self,
-        f: impl FnOnce(&mut Router<Subscriber>) -> Result<X, RouteError>,
-    ) -> Result<X, RouteError> {
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let (table, x) = self.table.load_full().modified(f)?;
-        self.table.store(Arc::new(table));
-        Ok(x)
-    }
-
     /// Drops every subscription (shutdown: breaks agent/runtime cycles).
     pub fn clear(&self) {
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        self.table
-            .store(Arc::new(RouteTable::new(Router::new(), self.fast_path)));
+        self.table.clear(self.fast_path);
     }
 
     /// Fans `signal` out to every matching subscriber.
@@ -323,8 +309,9 @@ impl Bus {
     ) -> Result<SubscriptionId, RouteError> {
         let pattern = crate::router::Pattern::parse(pattern)?;
         let priority = Priority::new(priority)?;
-        self.core
-            .modify(|router| Ok(SubscriptionId(router.insert(pattern, priority, subscriber))))
+        Ok(SubscriptionId(
+            self.core.table.insert(pattern, priority, subscriber),
+        ))
     }
 
     /// Calls `callback` (on the publishing thread) for every published signal
@@ -360,7 +347,7 @@ impl Bus {
 
     /// Removes a subscription.
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), RouteError> {
-        self.core.modify(|router| router.remove(id.0).map(drop))
+        self.core.table.remove(id.0)
     }
 
     /// Fans `signal` out to every matching subscriber. `Err` hands the

@@ -13,7 +13,7 @@
 //! | `core` | `Mutex` | the state, its rollback copy, the spare snapshot, the batch's results and failures; locked only by the claim holder, so never contended |
 //! | `reads`, `has_reads` | `Mutex` + `AtomicBool` | the read lane: `state()` and queries waiting for the agent (no `fast-path`, or a stale snapshot) |
 //! | `closed` | `AtomicBool` | stopped or shut down (mirrors `mailbox.queue.closed`) |
-//! | `routes`, `route_writer` | `ArcSwap` + `Mutex<()>` | the route table: senders load it without locking; `add_route`/`remove_route` serialize on `route_writer` and store a new table (which also empties the route memo) |
+//! | `routes` | `RouteCell`: `ArcSwap` + a writer `Mutex` | the route table: senders load it without locking; `add_route`/`remove_route` serialize on the writer lock, bring the spare copy (one change behind) up to date, apply the change, empty its route memo and swap it in (`agent::route_cell`) |
 //! | `view` | `StateView` | the `fast-path` snapshot ([`snapshot`](super::snapshot)) |
 //!
 //! ## The claim: one word decides who runs the agent
@@ -55,7 +55,7 @@
 //! core ─> another agent's mailbox       flushing a batch's emitted signals
 //!      ─> run-queue overflow list       (schedule), reply-slot mutex (replies),
 //!      ─> context's undelivered list    undeliverable emitted signals
-//! route_writer                          alone (load + store of the table)
+//! routes.writer                         alone (update the spare, swap it in)
 //! ```
 //!
 //! `core` is only ever locked after winning the claim, so locking it never
