@@ -118,9 +118,46 @@ fn call_idle(mut c: ops::Call) -> ops::Call {
     c
 }
 
+#[library_benchmark(teardown = keep)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::call_helping_setup)]
+#[bench::plain(args = (Strategy::PLAIN), setup = ops::call_helping_setup)]
+#[bench::optimized(args = (Strategy::OPTIMIZED), setup = ops::call_helping_setup)]
+fn call_helping_15(mut c: ops::Call) -> ops::Call {
+    black_box(ops::call_run(&mut c));
+    c
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::query_setup)]
+#[bench::plain(args = (Strategy::PLAIN), setup = ops::query_setup)]
+#[bench::optimized(args = (Strategy::OPTIMIZED), setup = ops::query_setup)]
+fn query_route(mut q: ops::Query) -> ops::Query {
+    black_box(ops::query_run(&mut q));
+    q
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::turn_setup)]
+#[bench::plain(args = (Strategy::PLAIN), setup = ops::turn_setup)]
+#[bench::optimized(args = (Strategy::OPTIMIZED), setup = ops::turn_setup)]
+fn turn_64_emitting(t: ops::Turn) -> ops::Turn {
+    black_box(ops::turn_run(&t));
+    t
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::default(args = (Strategy::from_features()), setup = ops::callbacks_setup)]
+#[bench::plain(args = (Strategy::PLAIN), setup = ops::callbacks_setup)]
+#[bench::optimized(args = (Strategy::OPTIMIZED), setup = ops::callbacks_setup)]
+fn bus_publish_8_callbacks(mut c: ops::Callbacks) -> ops::Callbacks {
+    black_box(ops::callbacks_run(&mut c));
+    c
+}
+
 library_benchmark_group!(
     name = agents;
-    benchmarks = state_query, local_send_and_process_100, bus_fan_out_64kib_100, call_idle
+    benchmarks = state_query, local_send_and_process_100, bus_fan_out_64kib_100, call_idle,
+        call_helping_15, query_route, turn_64_emitting, bus_publish_8_callbacks
 );
 
 main!(

@@ -252,3 +252,46 @@ fn a_foreign_route_or_subscription_id_is_refused_and_removes_nothing() {
         let _ = (rt1.shutdown(), rt2.shutdown());
     }
 }
+
+#[test]
+fn the_route_memo_hits_on_a_repeated_type_and_starts_again_after_a_route_change() {
+    for (name, strategy) in strategies() {
+        let rt = deterministic(strategy).build().unwrap();
+        let agent = rt
+            .spawn(&recorder(&[("a.*", "star", 0), ("a.b", "exact", 0)]))
+            .unwrap();
+        let stats = |agent: &agentry::AgentRef<Vec<&'static str>>| {
+            let s = agent.memo_stats();
+            (s.hits, s.misses)
+        };
+        for ty in ["a.b", "a.b", "a.c", "a.b", "a.c"] {
+            agent.send(sig_of(ty)).unwrap();
+        }
+        let expected = |hits, misses| {
+            if strategy.fast_path {
+                (hits, misses)
+            } else {
+                (0, 0)
+            }
+        };
+        assert_eq!(stats(&agent), expected(3, 2), "{name}");
+        // A route change starts a new memo: the next send of each type misses.
+        let id = agent.add_route(RouteSpec::new("a.c", "exact")).unwrap();
+        agent.send(sig_of("a.c")).unwrap();
+        agent.send(sig_of("a.c")).unwrap();
+        assert_eq!(stats(&agent), expected(4, 3), "{name}");
+        agent.remove_route(id).unwrap();
+        agent.send(sig_of("a.c")).unwrap();
+        assert_eq!(stats(&agent), expected(4, 4), "{name}");
+        rt.run_until_idle().unwrap();
+        // The memo answers exactly what the trie does.
+        assert_eq!(
+            *agent.state().unwrap(),
+            [
+                "exact", "star", "exact", "star", "star", "exact", "star", "star", "exact", "star",
+                "exact", "star", "star"
+            ],
+            "{name}"
+        );
+    }
+}

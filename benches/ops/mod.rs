@@ -324,3 +324,153 @@ pub fn call_run(c: &mut Call) -> u64 {
         .call(signal, std::time::Duration::from_secs(5))
         .expect("reply")
 }
+
+/// Signals queued ahead of a helping call.
+pub const HELPED: usize = 15;
+
+/// A warm agent with `HELPED` signals queued and one more to call it with:
+/// the caller runs all sixteen on its own thread (it "helps").
+pub fn call_helping_setup(strategy: Strategy) -> Call {
+    let c = call_setup(strategy);
+    let payload = bytes_of(8);
+    for _ in 0..HELPED {
+        c.agent.send(tick(&payload)).expect("queued");
+    }
+    c
+}
+
+/// One agent with a query route, warm, and a prebuilt query signal.
+pub struct Query {
+    _rt: Runtime,
+    agent: AgentRef<u64, u64>,
+    signal: Option<Signal>,
+}
+
+pub fn query_setup(strategy: Strategy) -> Query {
+    let rt = deterministic(strategy);
+    let spec = counter().query("count.*", |n: &u64, _: &Signal| Ok(*n));
+    let agent = rt.spawn(&spec).expect("spawn");
+    let build = || {
+        Signal::builder("count.get", "/bench")
+            .build()
+            .expect("valid signal")
+    };
+    let mut q = Query {
+        _rt: rt,
+        agent,
+        signal: None,
+    };
+    for _ in 0..4 {
+        q.signal = Some(build());
+        query_run(&mut q);
+    }
+    q.signal = Some(build());
+    q
+}
+
+/// A read-only query through a query route.
+pub fn query_run(q: &mut Query) -> u64 {
+    let signal = q.signal.take().expect("a signal to query with");
+    q.agent.query(signal).expect("answer")
+}
+
+/// Instructions in one emitting turn.
+pub const TURN: usize = 64;
+
+/// An agent whose action emits a copy of its signal to the bus, where a
+/// callback counts it; `TURN` signals queued.
+pub struct Turn {
+    rt: Runtime,
+    agent: AgentRef<u64, u64>,
+    payload: Bytes,
+    seen: Arc<std::sync::atomic::AtomicU64>,
+}
+
+pub fn turn_setup(strategy: Strategy) -> Turn {
+    let rt = deterministic(strategy);
+    let spec = AgentSpec::<u64, u64>::new(0).on("tick", |n: &mut u64, ins: &mut Instruction| {
+        *n += 1;
+        let copy = ins.signal().clone();
+        ins.emit(copy);
+        Ok(*n)
+    });
+    let agent = rt.spawn(&spec).expect("spawn");
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = seen.clone();
+    rt.bus()
+        .subscribe("tick", move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .expect("subscribe");
+    let t = Turn {
+        rt,
+        agent,
+        payload: bytes_of(64),
+        seen,
+    };
+    for _ in 0..2 {
+        turn_fill(&t);
+        turn_run(&t);
+    }
+    turn_fill(&t);
+    t
+}
+
+/// Queues `TURN` signals (not measured).
+pub fn turn_fill(t: &Turn) {
+    for _ in 0..TURN {
+        t.agent.send(tick(&t.payload)).expect("queued");
+    }
+}
+
+/// Runs the queued signals: one turn of 64 with `batching` (64 turns of
+/// one without), each instruction emitting one signal to a bus callback.
+pub fn turn_run(t: &Turn) -> u64 {
+    let ran = t.rt.run_until_idle().expect("deterministic");
+    debug_assert_eq!(ran, TURN as u64);
+    t.seen.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Callbacks on a published signal's type.
+pub const CALLBACKS: usize = 8;
+
+/// A bus with `CALLBACKS` callback subscriptions matching `tick` and one
+/// prebuilt signal.
+pub struct Callbacks {
+    rt: Runtime,
+    signal: Option<Signal>,
+    payload: Bytes,
+}
+
+pub fn callbacks_setup(strategy: Strategy) -> Callbacks {
+    let rt = deterministic(strategy);
+    let bus = rt.bus();
+    for pattern in ["tick", "*", "**", "tick.**"]
+        .iter()
+        .cycle()
+        .take(CALLBACKS)
+    {
+        bus.subscribe(pattern, |s: &Signal| {
+            std::hint::black_box(s.data().len());
+        })
+        .expect("subscribe");
+    }
+    let payload = bytes_of(64);
+    let mut c = Callbacks {
+        rt,
+        signal: None,
+        payload,
+    };
+    for _ in 0..4 {
+        c.signal = Some(tick(&c.payload));
+        callbacks_run(&mut c);
+    }
+    c.signal = Some(tick(&c.payload));
+    c
+}
+
+/// Publishes one signal to the callbacks, on this thread.
+pub fn callbacks_run(c: &mut Callbacks) -> usize {
+    let signal = c.signal.take().expect("a signal to publish");
+    c.rt.bus().publish(signal).expect("subscribers").delivered
+}

@@ -11,6 +11,9 @@
 //!   target (see `TARGETS` below).
 //! * `cargo xtask update-baselines`: runs the suite for no features and
 //!   `full` and rewrites the committed baselines.
+//! * `cargo xtask add-baselines`: runs the same suite and adds a baseline
+//!   for every benchmark that has none, leaving every existing one as it is
+//!   (how a new benchmark joins the gate without moving the others).
 //!
 //! Needs valgrind and `iai-callgrind-runner` 0.16.1 on the PATH.
 
@@ -42,7 +45,10 @@ fn main() -> ExitCode {
         Some("compare") => compare(),
         Some("gate") => gate(),
         Some("update-baselines") => update_baselines(),
-        _ => Err("usage: cargo xtask <compare | gate | update-baselines>".to_string()),
+        Some("add-baselines") => add_baselines(),
+        _ => Err(
+            "usage: cargo xtask <compare | gate | update-baselines | add-baselines>".to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -356,6 +362,28 @@ fn update_baselines() -> Result<(), String> {
         std::fs::create_dir_all(root().join("ci")).map_err(|e| e.to_string())?;
         std::fs::write(baseline_path(set), text + "\n").map_err(|e| e.to_string())?;
         eprintln!("xtask: wrote {}", baseline_path(set).display());
+    }
+    Ok(())
+}
+
+fn add_baselines() -> Result<(), String> {
+    for set in GATED {
+        let counts = run_iai(set)?;
+        let path = baseline_path(set);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("no baseline {}: {e}", path.display()))?;
+        let mut file: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let known = file["instructions"]
+            .as_object_mut()
+            .ok_or("baseline without instruction counts")?;
+        for (id, now) in &counts {
+            if !known.contains_key(id) {
+                known.insert(id.clone(), json!(now));
+                eprintln!("xtask: [{set}] {id}: baseline {now} added");
+            }
+        }
+        let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text + "\n").map_err(|e| e.to_string())?;
     }
     Ok(())
 }
