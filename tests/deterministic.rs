@@ -312,3 +312,60 @@ fn run_steps_is_for_deterministic_runtimes() {
     assert_eq!(rt.run_steps(1), Err(agentry::RunError::NotDeterministic));
     let _ = rt.shutdown();
 }
+
+/// A read without `fast-path` claims the agent to serve itself; it used to
+/// give a queued agent a second run-queue entry, so the agent's next turn
+/// came earlier than without the read (with `fast-path` reads never claim)
+/// and the order in which another agent heard from several senders
+/// depended on the features.
+#[test]
+fn reads_and_calls_do_not_move_an_agents_turns() {
+    use agentry::{AgentAddr, AgentSpec, Instruction};
+    use std::sync::{Arc, OnceLock};
+    let mut orders = Vec::new();
+    for (name, strategy) in strategies() {
+        // One instruction per turn in every strategy: the batch size is part
+        // of the schedule, and this test is about reads.
+        let rt = deterministic(strategy).batch_size(1).build().unwrap();
+        let recorder = rt
+            .spawn(&AgentSpec::<Vec<String>>::new(Vec::new()).on(
+                "heard",
+                |log: &mut Vec<String>, ins: &mut Instruction| {
+                    log.push(ins.text()?.to_owned());
+                    Ok(())
+                },
+            ))
+            .unwrap();
+        let to: Arc<OnceLock<AgentAddr>> = Arc::new(OnceLock::new());
+        let teller = |label: &'static str| {
+            let to = to.clone();
+            AgentSpec::<u64>::new(0).on("tell", move |n: &mut u64, ins: &mut Instruction| {
+                *n += 1;
+                let text = format!("{label}{n}");
+                ins.send_to(to.get().expect("set"), sig("heard", text));
+                Ok(())
+            })
+        };
+        to.set(recorder.addr()).unwrap();
+        let (a, b, c) = (
+            rt.spawn(&teller("a")).unwrap(),
+            rt.spawn(&teller("b")).unwrap(),
+            rt.spawn(&teller("c")).unwrap(),
+        );
+        a.send(sig("tell", "")).unwrap();
+        a.send(sig("tell", "")).unwrap();
+        b.send(sig("tell", "")).unwrap();
+        // Reads of a queued agent, and a call to another one.
+        assert_eq!(*a.state().unwrap(), 0, "{name}");
+        assert_eq!(*a.state().unwrap(), 0, "{name}");
+        c.send(sig("tell", "")).unwrap();
+        b.call(sig("tell", ""), Duration::from_secs(5)).unwrap();
+        rt.run_until_idle().unwrap();
+        orders.push((name, recorder.state().unwrap().join(",")));
+    }
+    // b's call ran b's queue on this thread first (b1, b2); then the turns in
+    // queue order: a (a1), [b's entry: nothing left], c (c1), a again (a2).
+    for (name, order) in &orders {
+        assert_eq!(order, "b1,b2,a1,c1,a2", "{name}");
+    }
+}

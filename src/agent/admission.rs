@@ -181,7 +181,7 @@ where
         };
         if self.claim.claim_inline() {
             self.run_claimed(Some(&waiting));
-            self.release(self.has_work(), || self.clone());
+            self.release_inline(|| self.clone());
         } else {
             self.notify(|| self.clone());
         }
@@ -204,7 +204,7 @@ where
             return false;
         }
         let served = self.run_claimed(Some(waiting));
-        self.release(self.has_work(), || self.clone());
+        self.release_inline(|| self.clone());
         served > 0
     }
 }

@@ -77,6 +77,10 @@ pub(crate) struct AgentCell<S, R> {
     pub(super) view: StateView<S>,
     pub(super) capacity: usize,
     pub(crate) memo_hits: AtomicU64,
+    /// Deterministic mode only: this agent's entries in the run queue, so
+    /// that a caller or reader that ran it inline does not give it a second
+    /// entry (see [`release_inline`](Self::release_inline)).
+    entries: AtomicUsize,
     pub(crate) memo_misses: AtomicU64,
 }
 
@@ -180,6 +184,7 @@ where
             view,
             capacity,
             memo_hits: AtomicU64::new(0),
+            entries: AtomicUsize::new(0),
             memo_misses: AtomicU64::new(0),
             rt,
         }
@@ -187,8 +192,30 @@ where
 
     /// Pushes a run-queue entry for this agent.
     pub(super) fn schedule(&self, me: impl FnOnce() -> Arc<dyn AgentTask>) {
+        if self.rt.config.deterministic {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+        }
         let entry: Arc<dyn Runnable> = me();
         self.rt.run_queue.push(entry);
+    }
+
+    /// Lets go of a claim a caller or reader took on its own thread.
+    ///
+    /// In deterministic mode an agent that still has an entry in the run
+    /// queue keeps it and gets no second one: its turns stay where its work
+    /// put them. Otherwise a read, which claims the agent only without
+    /// `fast-path`, would add an entry and move the agent's next turn, and
+    /// the order of turns (hence which emitted signal meets a full mailbox,
+    /// and in which order an agent hears from several senders) would depend
+    /// on the features. Threaded mode cannot know whether its entry was
+    /// already popped and dropped as stale, so it requeues as usual.
+    pub(super) fn release_inline(&self, me: impl FnOnce() -> Arc<dyn AgentTask>) {
+        if self.rt.config.deterministic && self.entries.load(Ordering::Relaxed) > 0 {
+            self.claim.release(self.has_work());
+            self.rt.released();
+        } else {
+            self.release(self.has_work(), me);
+        }
     }
 
     /// Lets go of the claim; requeues the agent if work is waiting.
@@ -216,6 +243,9 @@ where
     R: Send + 'static,
 {
     fn run_entry(self: Arc<Self>) {
+        if self.rt.config.deterministic {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+        }
         if !self.claim.claim_entry() {
             return; // stale: whoever claimed it hands it on
         }

@@ -111,7 +111,7 @@ where
                 let _turn = on_thread::enter(self.id);
                 self.serve_reads(&mut core)
             };
-            self.release(self.has_work(), || self.clone());
+            self.release_inline(|| self.clone());
             served > 0
         };
         slot.wait(ticket, deadline_after(timeout), help)
