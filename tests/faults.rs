@@ -218,10 +218,7 @@ fn routes_added_and_removed_while_signals_are_dispatched() {
     // 200 more routes take the route table past the size at which a change
     // updates a spare copy instead of copying the table (agent::route_cell),
     // so both ways of changing it race the senders.
-    for ((name, strategy), filler) in strategies()
-        .into_iter()
-        .flat_map(|s| [(s.clone(), 0), (s, 200)])
-    {
+    for ((name, strategy), filler) in strategies().into_iter().flat_map(|s| [(s, 0), (s, 200)]) {
         let name = format!("{name}, {filler} more routes");
         let rt = threaded(strategy)
             .mailbox_capacity(1 << 16)

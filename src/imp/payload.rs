@@ -95,35 +95,5 @@ pub type ActiveBuf = SharedBuf;
 #[cfg(not(feature = "zero-copy"))]
 pub type ActiveBuf = OwnedBuf;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_buffers_agree_on_every_operation() {
-        let data: Vec<u8> = (0..=255).collect();
-        let o = OwnedBuf::from_vec(data.clone());
-        let s = SharedBuf::from_vec(data.clone());
-        assert_eq!(o.as_slice(), s.as_slice());
-        assert_eq!(o.slice(3..77).as_slice(), s.slice(3..77).as_slice());
-        assert_eq!(o.to_bytes(), s.to_bytes());
-        assert_eq!(o.clone().into_vec(), s.clone().into_vec());
-        let b = Bytes::from_static(b"xyz");
-        assert_eq!(
-            OwnedBuf::from_bytes(b.clone()).as_slice(),
-            SharedBuf::from_bytes(b).as_slice()
-        );
-        assert_eq!(
-            OwnedBuf::from_static(b"q").as_slice(),
-            SharedBuf::from_static(b"q").as_slice()
-        );
-    }
-
-    #[test]
-    fn shared_clone_points_at_the_same_bytes_and_owned_clone_does_not() {
-        let s = SharedBuf::from_vec(vec![1; 1024]);
-        assert_eq!(s.as_slice().as_ptr(), s.clone().as_slice().as_ptr());
-        let o = OwnedBuf::from_vec(vec![1; 1024]);
-        assert_ne!(o.as_slice().as_ptr(), o.clone().as_slice().as_ptr());
-    }
-}
+// Both buffers are compared operation by operation, against a `Vec<u8>`
+// model, in `tests/payload_buffers.rs`.
