@@ -154,10 +154,27 @@ fn bus_publish_8_callbacks(mut c: ops::Callbacks) -> ops::Callbacks {
     c
 }
 
+// Per-signal cost against state size (issue 13): 100 signals sent and
+// processed by an agent whose map has 0, 1,000 or 100,000 entries.
+#[library_benchmark(teardown = keep)]
+#[bench::rollback_0(args = (ops::StateMode::Rollback, 0, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::rollback_1000(args = (ops::StateMode::Rollback, 1_000, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::rollback_100000(args = (ops::StateMode::Rollback, 100_000, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::in_place_0(args = (ops::StateMode::InPlace, 0, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::in_place_1000(args = (ops::StateMode::InPlace, 1_000, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::in_place_100000(args = (ops::StateMode::InPlace, 100_000, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::persistent_0(args = (ops::StateMode::Persistent, 0, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::persistent_1000(args = (ops::StateMode::Persistent, 1_000, Strategy::from_features()), setup = ops::state_size_setup)]
+#[bench::persistent_100000(args = (ops::StateMode::Persistent, 100_000, Strategy::from_features()), setup = ops::state_size_setup)]
+fn state_size_100(s: ops::StateSize) -> ops::StateSize {
+    black_box(ops::state_size_run(&s));
+    s
+}
+
 library_benchmark_group!(
     name = agents;
     benchmarks = state_query, local_send_and_process_100, bus_fan_out_64kib_100, call_idle,
-        call_helping_15, query_route, turn_64_emitting, bus_publish_8_callbacks
+        call_helping_15, query_route, turn_64_emitting, bus_publish_8_callbacks, state_size_100
 );
 
 main!(

@@ -104,7 +104,7 @@ mod vocab;
 pub use action::{Action, ActionError, ActionErrorKind, Query};
 pub use agent::error::{CallError, QueryError, SendError, SendErrorKind, SpawnError};
 pub use agent::{
-    AgentAddr, AgentId, AgentRef, AgentSpec, MemoStats, RouteInfo, RouteSpec, StopReport,
+    AgentAddr, AgentId, AgentRef, AgentSpec, Atomicity, MemoStats, RouteInfo, RouteSpec, StopReport,
 };
 pub use bus::{Bus, MAX_PUBLISH_DEPTH, PublishError, PublishReport, SubscriptionId};
 pub use instruction::Instruction;

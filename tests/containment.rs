@@ -584,3 +584,125 @@ fn a_call_cycle_across_threads_is_refused_instead_of_hanging() {
         assert_eq!(m.accepted, m.processed + m.dead_lettered, "{name}: {m:?}");
     }
 }
+
+/// A state that counts its clones (per test, through a shared counter).
+#[derive(Debug)]
+struct Counted {
+    log: Vec<u32>,
+    clones: Arc<AtomicU64>,
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, Ordering::Relaxed);
+        Counted {
+            log: self.log.clone(),
+            clones: self.clones.clone(),
+        }
+    }
+}
+
+fn in_place_spec(clones: &Arc<AtomicU64>) -> AgentSpec<Counted, usize> {
+    AgentSpec::new(Counted {
+        log: Vec::new(),
+        clones: clones.clone(),
+    })
+    .atomicity(agentry::Atomicity::InPlace)
+    .on("add", |s: &mut Counted, ins: &mut Instruction| {
+        s.log.push(ins.data().len() as u32);
+        Ok(s.log.len())
+    })
+    .on("add.then.fail", |s: &mut Counted, ins: &mut Instruction| {
+        s.log.push(ins.data().len() as u32);
+        ins.emit(sig("never.sent", ""));
+        Err(agentry::ActionError::rejected("checked too late"))
+    })
+    .on(
+        "add.then.panic",
+        |s: &mut Counted, ins: &mut Instruction| {
+            s.log.push(ins.data().len() as u32);
+            ins.emit(sig("never.sent", ""));
+            panic!("half done")
+        },
+    )
+}
+
+#[test]
+fn in_place_actions_copy_nothing_keep_an_errors_changes_and_restart_after_a_panic() {
+    quiet_panics();
+    for (name, strategy) in every_strategy() {
+        let clones = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let seen = failures.clone();
+        let rt = deterministic(strategy)
+            .on_failure(move |f| seen.lock().unwrap().push(f.error.is_panic()))
+            .build()
+            .unwrap();
+        let sent = Arc::new(AtomicU64::new(0));
+        let count = sent.clone();
+        rt.bus()
+            .subscribe("never.sent", move |_| {
+                count.fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap();
+        let agent = rt.spawn(&in_place_spec(&clones)).unwrap();
+        let before = clones.load(Ordering::Relaxed);
+        for _ in 0..100 {
+            agent.send(sig("add", "x")).unwrap();
+        }
+        rt.run_until_idle().unwrap();
+        if !strategy.fast_path {
+            // No rollback copy per action (the fast path's snapshot copies
+            // at most once per publish; here it is off).
+            assert_eq!(clones.load(Ordering::Relaxed), before, "{name}");
+        }
+        // An error keeps the action's change; the caller gets the error and
+        // nothing it emitted leaves.
+        let e = agent
+            .call(sig("add.then.fail", "yy"), Duration::from_secs(5))
+            .unwrap_err();
+        assert!(
+            matches!(e, CallError::Action(ref a) if !a.is_panic()),
+            "{name}: {e:?}"
+        );
+        assert_eq!(agent.state().unwrap().log.len(), 101, "{name}");
+        // A panic restarts from the spec's initial state, not the half-done one.
+        let e = agent
+            .call(sig("add.then.panic", "zzz"), Duration::from_secs(5))
+            .unwrap_err();
+        assert!(
+            matches!(e, CallError::Action(ref a) if a.is_panic()),
+            "{name}: {e:?}"
+        );
+        assert!(agent.state().unwrap().log.is_empty(), "{name}");
+        // And it keeps serving.
+        assert_eq!(
+            agent.call(sig("add", "w"), Duration::from_secs(5)).unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(sent.load(Ordering::Relaxed), 0, "{name}");
+        assert_eq!(*failures.lock().unwrap(), [false, true], "{name}");
+        let m = rt.metrics();
+        assert_eq!((m.failed_actions, m.panicked_actions), (2, 1), "{name}");
+    }
+}
+
+#[test]
+fn rollback_copies_the_state_once_per_action() {
+    for (name, strategy) in every_strategy().into_iter().filter(|(_, s)| !s.fast_path) {
+        let clones = Arc::new(AtomicU64::new(0));
+        let rt = deterministic(strategy).build().unwrap();
+        let agent = rt
+            .spawn(&in_place_spec(&clones).atomicity(agentry::Atomicity::Rollback))
+            .unwrap();
+        let before = clones.load(Ordering::Relaxed);
+        for _ in 0..100 {
+            agent.send(sig("add", "x")).unwrap();
+        }
+        rt.run_until_idle().unwrap();
+        // The first copy is a clone, the rest reuse it (`clone_from`, which
+        // for this type is the default: a clone).
+        assert_eq!(clones.load(Ordering::Relaxed) - before, 100, "{name}");
+    }
+}

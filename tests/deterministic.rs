@@ -369,3 +369,51 @@ fn reads_and_calls_do_not_move_an_agents_turns() {
         assert_eq!(order, "b1,b2,a1,c1,a2", "{name}");
     }
 }
+
+/// `run_until_idle` while another thread reads the agent: a read the
+/// snapshot cannot answer claims the agent on the reader's thread (long,
+/// with a large state to copy), and the driver used to find the run queue
+/// empty meanwhile and return with the agent's signals unprocessed. Idle now
+/// also means no other thread holds an agent.
+#[test]
+fn run_until_idle_waits_for_an_agent_a_reader_holds() {
+    use agentry::{AgentSpec, Instruction};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for (name, strategy) in strategies() {
+        let rt = deterministic(strategy).build().unwrap();
+        let spec = AgentSpec::<(Vec<u64>, u64)>::new((vec![0; 200_000], 0))
+            .atomicity(agentry::Atomicity::InPlace)
+            .on("tick", |s: &mut (Vec<u64>, u64), _: &mut Instruction| {
+                s.1 += 1;
+                Ok(())
+            });
+        let agent = rt.spawn(&spec).unwrap();
+        /// Stops the reader even when an assertion fails (else the scope
+        /// would wait for it forever).
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let _stop_reader = StopOnDrop(&stop);
+            let reader = agent.clone();
+            let stop = &stop;
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    reader.state().unwrap();
+                }
+            });
+            for round in 1..=30u64 {
+                for _ in 0..50 {
+                    agent.send(sig("tick", "")).unwrap();
+                }
+                rt.run_until_idle().unwrap();
+                assert_eq!(agent.mailbox_len(), 0, "{name}, round {round}");
+            }
+        });
+        assert_eq!(agent.state().unwrap().1, 1500, "{name}");
+    }
+}

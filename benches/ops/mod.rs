@@ -474,3 +474,132 @@ pub fn callbacks_run(c: &mut Callbacks) -> usize {
     let signal = c.signal.take().expect("a signal to publish");
     c.rt.bus().publish(signal).expect("subscribers").delivered
 }
+
+/// Entries in the agent's map for the state-size benches.
+pub const STATE_SIZES: [usize; 3] = [0, 1_000, 100_000];
+/// Signals per measured run of the state-size benches.
+pub const STATE_BURST: usize = 100;
+
+/// How the state-size agent keeps its state and undoes failures.
+#[derive(Clone, Copy, Debug)]
+pub enum StateMode {
+    /// `std::collections::HashMap`, `Atomicity::Rollback` (the default): a
+    /// copy of the map before every action.
+    Rollback,
+    /// `std::collections::HashMap`, `Atomicity::InPlace`: no copy.
+    InPlace,
+    /// `imbl::HashMap` (persistent: clone O(1)), `Atomicity::Rollback`:
+    /// atomic actions at a near-constant cost (the recommended setup).
+    Persistent,
+}
+
+pub const STATE_MODES: [(&str, StateMode); 3] = [
+    ("rollback", StateMode::Rollback),
+    ("in_place", StateMode::InPlace),
+    ("persistent", StateMode::Persistent),
+];
+
+/// A map the state-size agent can use.
+pub trait Entries: Clone + Send + Sync + 'static {
+    fn filled(n: usize) -> Self;
+    /// Increments one entry (inserting it at 1).
+    fn bump(&mut self, key: u64);
+}
+
+impl Entries for std::collections::HashMap<u64, u64> {
+    fn filled(n: usize) -> Self {
+        (0..n as u64).map(|k| (k, 0)).collect()
+    }
+    fn bump(&mut self, key: u64) {
+        *self.entry(key).or_insert(0) += 1;
+    }
+}
+
+impl Entries for imbl::HashMap<u64, u64> {
+    fn filled(n: usize) -> Self {
+        (0..n as u64).map(|k| (k, 0)).collect()
+    }
+    fn bump(&mut self, key: u64) {
+        *self.entry(key).or_insert(0) += 1;
+    }
+}
+
+/// An order book, a session table, a cache: a large map of which one
+/// action touches one entry.
+#[derive(Clone)]
+pub struct Table<M> {
+    map: M,
+    size: u64,
+    n: u64,
+}
+
+fn table_spec<M: Entries>(size: usize, atomicity: agentry::Atomicity) -> AgentSpec<Table<M>, u64> {
+    AgentSpec::new(Table {
+        map: M::filled(size),
+        size: size.max(1) as u64,
+        n: 0,
+    })
+    .atomicity(atomicity)
+    .on("tick", |t: &mut Table<M>, _: &mut Instruction| {
+        let key = t.n % t.size;
+        t.map.bump(key);
+        t.n += 1;
+        Ok(t.n)
+    })
+}
+
+/// One agent with a map of `size` entries, warm, and its next burst.
+pub struct StateSize {
+    rt: Runtime,
+    send: Box<dyn Fn(Signal)>,
+    read: Arc<dyn Fn() + Send + Sync>,
+    payload: Bytes,
+}
+
+pub fn state_size_setup(mode: StateMode, size: usize, strategy: Strategy) -> StateSize {
+    fn build<M: Entries>(rt: Runtime, size: usize, atomicity: agentry::Atomicity) -> StateSize {
+        let agent = rt.spawn(&table_spec::<M>(size, atomicity)).expect("spawn");
+        let reader = agent.clone();
+        StateSize {
+            rt,
+            send: Box::new(move |s| agent.send(s).expect("room")),
+            read: Arc::new(move || {
+                std::hint::black_box(reader.state().expect("state").n);
+            }),
+            payload: bytes_of(8),
+        }
+    }
+    let rt = Runtime::builder()
+        .deterministic()
+        .strategy(strategy)
+        .build()
+        .expect("runtime");
+    let s = match mode {
+        StateMode::Rollback => {
+            build::<std::collections::HashMap<u64, u64>>(rt, size, agentry::Atomicity::Rollback)
+        }
+        StateMode::InPlace => {
+            build::<std::collections::HashMap<u64, u64>>(rt, size, agentry::Atomicity::InPlace)
+        }
+        StateMode::Persistent => {
+            build::<imbl::HashMap<u64, u64>>(rt, size, agentry::Atomicity::Rollback)
+        }
+    };
+    for _ in 0..2 {
+        state_size_run(&s);
+    }
+    s
+}
+
+/// Sends `STATE_BURST` signals (built here) and processes them.
+pub fn state_size_run(s: &StateSize) -> u64 {
+    for _ in 0..STATE_BURST {
+        (s.send)(tick(&s.payload));
+    }
+    s.rt.run_until_idle().expect("deterministic")
+}
+
+/// A reader of the agent's state, for a thread of its own.
+pub fn state_size_reader(s: &StateSize) -> Arc<dyn Fn() + Send + Sync> {
+    s.read.clone()
+}

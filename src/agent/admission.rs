@@ -179,7 +179,7 @@ where
             sink: Arc::as_ptr(&slot).cast::<()>(),
             ticket,
         };
-        if self.claim.claim_inline() {
+        if self.claim_inline() {
             self.run_claimed(Some(&waiting));
             self.release_inline(|| self.clone());
         } else {
@@ -200,7 +200,7 @@ where
     /// Runs the agent on this thread until `done()` holds or it has no more
     /// work, if nobody else runs it. Returns whether it served anything.
     fn help(self: &Arc<Self>, waiting: &Waiting<'_>) -> bool {
-        if !self.claim.claim_inline() {
+        if !self.claim_inline() {
             return false;
         }
         let served = self.run_claimed(Some(waiting));

@@ -47,6 +47,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// An agent type, compiled once from its spec and shared by its agents.
 pub(crate) struct AgentKind<S, R> {
+    /// `Atomicity::InPlace`: the state a panicking action restarts from.
+    /// `None`: `Atomicity::Rollback` (copy before each action).
+    pub restart: Option<S>,
     pub name: Option<Text>,
     pub actions: ActionSet<S, R>,
     pub queries: Vec<Arc<dyn Query<S, R>>>,
@@ -193,7 +196,7 @@ where
     /// Pushes a run-queue entry for this agent.
     pub(super) fn schedule(&self, me: impl FnOnce() -> Arc<dyn AgentTask>) {
         if self.rt.config.deterministic {
-            self.entries.fetch_add(1, Ordering::Relaxed);
+            self.entries.fetch_add(1, Ordering::SeqCst);
         }
         let entry: Arc<dyn Runnable> = me();
         self.rt.run_queue.push(entry);
@@ -207,15 +210,35 @@ where
     /// `fast-path`, would add an entry and move the agent's next turn, and
     /// the order of turns (hence which emitted signal meets a full mailbox,
     /// and in which order an agent hears from several senders) would depend
-    /// on the features. Threaded mode cannot know whether its entry was
-    /// already popped and dropped as stale, so it requeues as usual.
+    /// on the features. The claim is released first and the entries counted
+    /// after (both `SeqCst`, against the driver's count-then-claim in
+    /// [`run_entry`](Runnable::run_entry)): an entry the driver popped and
+    /// dropped as stale while this thread held the claim (a reader on
+    /// another thread) is then seen as gone, and replaced. Threaded mode
+    /// cannot tell, so it requeues as usual.
     pub(super) fn release_inline(&self, me: impl FnOnce() -> Arc<dyn AgentTask>) {
-        if self.rt.config.deterministic && self.entries.load(Ordering::Relaxed) > 0 {
-            self.claim.release(self.has_work());
-            self.rt.released();
-        } else {
+        if !self.rt.config.deterministic {
             self.release(self.has_work(), me);
+            return;
         }
+        let released = self.claim.release(self.has_work());
+        if released == Released::Requeue && self.entries.load(Ordering::SeqCst) == 0 {
+            self.schedule(me);
+        }
+        // After the requeue: a driver waiting for this release (see
+        // `run_entry`, `drive_until_idle`) then finds the entry.
+        self.rt.released();
+        self.rt.inline_released();
+    }
+
+    /// Claims the agent to run it on this thread (a caller or a reader),
+    /// unless someone runs it; pair with [`release_inline`](Self::release_inline).
+    pub(super) fn claim_inline(&self) -> bool {
+        let claimed = self.claim.claim_inline();
+        if claimed {
+            self.rt.inline_claimed();
+        }
+        claimed
     }
 
     /// Lets go of the claim; requeues the agent if work is waiting.
@@ -244,10 +267,21 @@ where
 {
     fn run_entry(self: Arc<Self>) {
         if self.rt.config.deterministic {
-            self.entries.fetch_sub(1, Ordering::Relaxed);
+            self.entries.fetch_sub(1, Ordering::SeqCst);
         }
         if !self.claim.claim_entry() {
-            return; // stale: whoever claimed it hands it on
+            // Stale: whoever claimed it hands it on. In deterministic mode
+            // that is a reader or caller on another thread holding it inline:
+            // wait for its release, which requeues the agent if work is left
+            // (it sees this entry gone), so `run_until_idle` does not return
+            // with the agent's signals unprocessed.
+            if self.rt.config.deterministic
+                && self.claim.is_running()
+                && !super::on_thread::is_running(self.id)
+            {
+                self.rt.wait_until_quiet(|| self.claim.is_running());
+            }
+            return;
         }
         self.run_claimed(None);
         let me = self.clone();

@@ -79,8 +79,39 @@ pub struct AgentSpec<S, R = ()> {
     routes: Vec<RouteSpec>,
     queries: Vec<QueryDecl<S, R>>,
     mailbox_capacity: Option<usize>,
+    atomicity: Atomicity,
     /// Compiled once per route-memo setting (index: `fast_path as usize`).
     compiled: [OnceLock<Compiled<S, R>>; 2],
+}
+
+/// How an agent undoes a failed action: the choice between atomic actions
+/// and a per-signal cost that does not grow with the state.
+///
+/// | | an action returns an error | an action panics | cost per action |
+/// |---|---|---|---|
+/// | `Rollback` (default) | state as before the action | state as before the action | one `clone_from` of the state |
+/// | `InPlace` | state as the action left it | the agent restarts from the spec's initial state | none |
+///
+/// In both modes nothing a failed action emitted or sent leaves the agent,
+/// its caller gets the error and the failure hook sees it, and the agent
+/// keeps serving. `Rollback` copies the state before every action, so its
+/// cost grows with the state unless the state clones cheaply: a state built
+/// on persistent collections (`imbl`, `rpds`; clone is O(1), a change copies
+/// one path) keeps atomic actions at a near-constant cost (README, "Large
+/// states"). `InPlace` suits actions that check before they change (return
+/// the error first, mutate after) over a large plain state; a panic
+/// discards the half-changed state instead of serving it. The restart state
+/// is the spec's initial value, also for agents spawned with
+/// [`Runtime::spawn_with_state`](crate::Runtime::spawn_with_state): keeping
+/// each agent's starting state would be a second copy of it per agent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Atomicity {
+    /// Copy the state before each action; restore it on error or panic.
+    #[default]
+    Rollback,
+    /// No copy: an error leaves the state as the action left it; a panic
+    /// restarts the agent from the spec's initial state.
+    InPlace,
 }
 
 /// A query as declared: pattern, priority, handler.
@@ -101,6 +132,7 @@ where
             routes: Vec::new(),
             queries: Vec::new(),
             mailbox_capacity: None,
+            atomicity: Atomicity::Rollback,
             compiled: [OnceLock::new(), OnceLock::new()],
         }
     }
@@ -157,6 +189,13 @@ where
         self
     }
 
+    /// How a failed action's changes are undone (default
+    /// [`Atomicity::Rollback`]); see [`Atomicity`] for the trade-off.
+    pub fn atomicity(mut self, atomicity: Atomicity) -> Self {
+        self.atomicity = atomicity;
+        self
+    }
+
     pub(crate) fn initial(&self) -> &S {
         &self.initial
     }
@@ -210,6 +249,10 @@ where
             queries.push(query.clone());
         }
         Ok(AgentKind {
+            restart: match self.atomicity {
+                Atomicity::Rollback => None,
+                Atomicity::InPlace => Some(self.initial.clone()),
+            },
             name: self.name.clone(),
             actions,
             queries,

@@ -1,8 +1,9 @@
 //! Reads: `state()` and read-only queries.
 //!
 //! With `fast-path` they are answered on the caller's thread from the
-//! snapshot the agent publishes after each batch. Otherwise (or while the
-//! snapshot is stale) a read is a message in a lane of its own, served before
+//! snapshot when it shows the latest commit. Otherwise (or while the
+//! snapshot is behind: nobody had read, or a copy panicked) a read is a
+//! message in a lane of its own, served before
 //! the next instruction starts, so it sees every instruction that completed
 //! and none that is half done. A reader whose agent nobody runs claims it and
 //! serves the lane itself: a read never needs a worker to wake up.
@@ -103,7 +104,7 @@ where
     ) -> Result<T, QueryError> {
         let timeout = self.rt.config.default_timeout;
         let help = || {
-            if !self.claim.claim_inline() {
+            if !self.claim_inline() {
                 return false;
             }
             let served = {
@@ -129,11 +130,23 @@ where
             std::mem::take(&mut *reads)
         };
         let n = jobs.len();
+        // With `fast-path` these readers found the snapshot behind the live
+        // state: one copy answers them and refreshes it for the next ones.
+        let fresh = if self.view.is_behind() {
+            guarded(|| Ok(Arc::new(core.state.clone())))
+                .ok()
+                .inspect(|copy| self.view.refresh(copy.clone()))
+        } else {
+            None
+        };
         for job in jobs {
             match job {
                 ReadJob::State(slot, ticket) => {
                     // The state's `Clone` is user code: a panic is the read's error.
-                    let copy = guarded(|| Ok(Arc::new(core.state.clone())));
+                    let copy = match &fresh {
+                        Some(copy) => Ok(copy.clone()),
+                        None => guarded(|| Ok(Arc::new(core.state.clone()))),
+                    };
                     slot.fulfil(ticket, copy.map_err(QueryError::Action));
                 }
                 ReadJob::Query {

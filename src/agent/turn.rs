@@ -176,22 +176,24 @@ where
         }
     }
 
-    /// Publishes the committed state to the fast-path snapshot. Cloning the
-    /// state runs user code: if it panics, the snapshot is marked stale and
-    /// reads go through the read lane until a publish succeeds, so a read
-    /// never misses a commit.
+    /// A commit point of the fast-path snapshot: counts the commit, and
+    /// copies the state for readers if one looked since the last commit
+    /// point (nobody reading costs a counter bump, not a copy). The copy is
+    /// user code (the state's `Clone`): if it panics, the snapshot stays
+    /// behind the count and reads use the read lane until a copy succeeds,
+    /// so a read never misses a commit.
     fn publish_snapshot(&self, core: &mut Core<S>) {
         if !self.view.is_snapshot() {
             return;
         }
-        let Core { state, spare, .. } = core;
-        let published = guarded(|| {
-            self.view.publish(state, spare);
-            Ok(())
-        });
-        if published.is_err() {
-            self.view.mark_stale();
+        if self.view.wants_copy() {
+            let Core { state, spare, .. } = core;
+            let _ = guarded(|| {
+                self.view.copy(state, spare);
+                Ok(())
+            });
         }
+        self.view.commit();
     }
 
     /// Runs every resolved action of `ins`, each atomically; failures go to
@@ -206,25 +208,41 @@ where
             };
             let mark = ins.outbound.len();
             let Core { state, undo, .. } = &mut *core;
-            // One guard around both pieces of user code: the rollback copy
-            // (the state's `Clone`) and the action.
-            let mut saved = false;
-            let outcome = guarded(|| {
-                match undo.as_mut() {
-                    Some(copy) => copy.clone_from(state),
-                    None => *undo = Some(state.clone()),
+            let outcome = match &self.kind.restart {
+                None => {
+                    // One guard around both pieces of user code: the
+                    // rollback copy (the state's `Clone`) and the action.
+                    let mut saved = false;
+                    let outcome = guarded(|| {
+                        match undo.as_mut() {
+                            Some(copy) => copy.clone_from(state),
+                            None => *undo = Some(state.clone()),
+                        }
+                        saved = true;
+                        action.run(state, ins)
+                    });
+                    if outcome.is_err() {
+                        match undo.as_mut() {
+                            Some(copy) if saved => std::mem::swap(state, copy),
+                            // The copy itself failed: the action never ran and
+                            // the state is untouched; a half-done copy is
+                            // discarded.
+                            _ => *undo = None,
+                        }
+                    }
+                    outcome
                 }
-                saved = true;
-                action.run(state, ins)
-            });
-            if outcome.is_err() {
-                match undo.as_mut() {
-                    Some(copy) if saved => std::mem::swap(state, copy),
-                    // The copy itself failed: the action never ran and the
-                    // state is untouched; a half-done copy is discarded.
-                    _ => *undo = None,
+                Some(initial) => {
+                    // `InPlace`: no copy. An error leaves the state as the
+                    // action left it; a panic may have left it half changed,
+                    // so the agent restarts from the spec's initial state.
+                    let outcome = guarded(|| action.run(state, ins));
+                    if outcome.as_ref().is_err_and(ActionError::is_panic) {
+                        restart(state, initial);
+                    }
+                    outcome
                 }
-            }
+            };
             match outcome {
                 Ok(reply) => {
                     if i == 0 {
@@ -255,5 +273,15 @@ where
                 }
             }
         }
+    }
+}
+
+/// Replaces a state a panic may have left half changed with the spec's
+/// initial state. The copy is user code too: if the initial state's own
+/// `Clone` panics, the state stays as the panic left it (the failure hook
+/// has seen the panic either way).
+fn restart<S: Clone>(state: &mut S, initial: &S) {
+    if let Ok(fresh) = guarded(|| Ok(initial.clone())) {
+        *state = fresh;
     }
 }

@@ -20,6 +20,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+thread_local! {
+    /// Inline claims this thread holds (deterministic mode), so a driver
+    /// inside a call never waits for itself.
+    static INLINE_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Event counters; each on its own cache line so workers and senders do not
 /// contend on one.
 #[derive(Default)]
@@ -51,6 +57,9 @@ pub(crate) struct Context {
     /// Threads waiting for an agent's running turn to end (stop, shutdown),
     /// and where they wait: a release notifies only when someone waits.
     quiet_waiters: AtomicUsize,
+    /// Deterministic mode: agents a caller or reader holds on its own
+    /// thread (see [`drive_until_idle`](Self::drive_until_idle)).
+    inline_claims: AtomicUsize,
     quiet: Mutex<()>,
     quieted: Condvar,
     shutting_down: AtomicBool,
@@ -130,6 +139,7 @@ impl Context {
             counters: Counters::default(),
             registry: Mutex::new(HashMap::new()),
             quiet_waiters: AtomicUsize::new(0),
+            inline_claims: AtomicUsize::new(0),
             quiet: Mutex::new(()),
             quieted: Condvar::new(),
             shutting_down: AtomicBool::new(false),
@@ -227,8 +237,37 @@ impl Context {
     /// instructions processed.
     pub fn drive_until_idle(&self) -> u64 {
         let before = self.counters.processed.sum();
-        while self.drive_one() {}
+        loop {
+            while self.drive_one() {}
+            // A reader or caller on another thread may hold an agent it
+            // claimed inline, with signals sent meanwhile (their notify saw
+            // it running and pushed no entry); its release requeues the
+            // agent. Idle means no work is left, so wait for that release
+            // rather than return with signals unprocessed.
+            let here = INLINE_HERE.with(std::cell::Cell::get);
+            if self.inline_claims.load(Ordering::SeqCst) <= here || self.metrics().in_flight() == 0
+            {
+                break;
+            }
+            std::thread::yield_now();
+        }
         self.counters.processed.sum() - before
+    }
+
+    /// Deterministic mode: this thread claimed an agent to run it inline.
+    pub fn inline_claimed(&self) {
+        if self.config.deterministic {
+            INLINE_HERE.with(|n| n.set(n.get() + 1));
+            self.inline_claims.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Deterministic mode: ... and released it, requeueing it if needed.
+    pub fn inline_released(&self) {
+        if self.config.deterministic {
+            self.inline_claims.fetch_sub(1, Ordering::SeqCst);
+            INLINE_HERE.with(|n| n.set(n.get() - 1));
+        }
     }
 
     /// Deterministic mode: runs the next run-queue entry; `false` when the

@@ -14,6 +14,13 @@ pub mod payload;
 pub mod pool;
 pub mod reply;
 pub mod snapshot;
+mod stamp;
+
+/// The atomics `stamp.rs` uses: std's here, loom's in
+/// `tests/loom_snapshot.rs`, which compiles the same file.
+mod sync {
+    pub use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+}
 
 pub use pool::PoolKind;
 

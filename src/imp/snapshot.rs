@@ -2,91 +2,105 @@
 //!
 //! * [`StateView::Mailbox`] (plain): there is no copy; a read is a message
 //!   answered by the agent between instructions.
-//! * [`StateView::Snapshot`] (`fast-path`): an `arc-swap` cell holds the last
-//!   committed state. The agent publishes before any effect of an
-//!   instruction leaves it (an emitted or sent signal, a reply, a failure
-//!   report), so whoever learns of a commit reads it; instructions without
-//!   outside effects share one publish at the end of a batch. Readers load
-//!   it on their own thread without touching the mailbox.
+//! * [`StateView::Snapshot`] (`fast-path`): an `arc-swap` cell holds a copy
+//!   of a committed state, stamped with the commit it shows. At each commit
+//!   point (before any effect of an instruction leaves the agent; once per
+//!   batch for instructions without outside effects) the agent bumps its
+//!   commit count, and copies the state into the cell only if a reader
+//!   looked since the last commit point. A reader answers from the cell on
+//!   its own thread when the cell shows the latest commit, and otherwise
+//!   goes through the read lane, which serves it from the live state and
+//!   refreshes the cell. So nobody reading costs a counter bump per commit
+//!   point, not a copy of the state; readers keep getting copies while they
+//!   keep reading; and a read never misses a commit.
 //!
 //! Publishing reuses the previous snapshot's allocation when no reader still
 //! holds it (`Arc::get_mut` + `clone_from`), so a warm agent publishes without
-//! allocating. A publish that fails (the state's `Clone` panicked) marks the
-//! snapshot stale: reads then go through the mailbox until the next publish
-//! succeeds, so a read never misses a commit.
+//! allocating. A copy that panics (the state's `Clone`) leaves the cell's
+//! stamp behind the commit count, so reads use the read lane until the next
+//! copy succeeds.
 
+use super::stamp::Stamps;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The read side of an agent's state.
 pub enum StateView<S> {
     /// Reads go through the mailbox.
     Mailbox,
-    /// Reads load the last published snapshot (unless it is stale).
-    Snapshot {
-        /// The last published state.
-        cell: ArcSwap<S>,
-        /// Set when a publish failed: the cell is older than the state.
-        stale: AtomicBool,
-    },
+    /// Reads load the snapshot when it shows the latest commit.
+    Snapshot(Snapshot<S>),
+}
+
+/// A copy of a committed state and the commit it shows.
+pub struct Snapshot<S> {
+    /// The last copied state.
+    cell: ArcSwap<S>,
+    /// Which commit the cell shows, and whether a reader wants copies.
+    stamps: Stamps,
 }
 
 impl<S: Clone> StateView<S> {
     /// The view for a new agent whose committed state is `initial`.
     pub fn new(fast_path: bool, initial: &S) -> Self {
         if fast_path {
-            StateView::Snapshot {
+            StateView::Snapshot(Snapshot {
                 cell: ArcSwap::from_pointee(initial.clone()),
-                stale: AtomicBool::new(false),
-            }
+                stamps: Stamps::new(),
+            })
         } else {
             StateView::Mailbox
         }
     }
 
-    /// Whether reads are answered from a snapshot.
+    /// Whether reads may be answered from a snapshot.
     #[inline]
     pub fn is_snapshot(&self) -> bool {
-        matches!(self, StateView::Snapshot { .. })
+        matches!(self, StateView::Snapshot(_))
     }
 
-    /// The last committed state, if this view keeps an up-to-date snapshot.
+    /// The snapshot, if it shows the latest commit (`None`: read through
+    /// the read lane). A commit point that completed before this call is
+    /// seen: its count was stored before its effects left the agent.
+    #[inline]
+    fn current(&self) -> Option<&Snapshot<S>> {
+        let StateView::Snapshot(snap) = self else {
+            return None;
+        };
+        snap.stamps.current().then_some(snap)
+    }
+
+    /// The last committed state, if the snapshot shows it.
     #[inline]
     pub fn load(&self) -> Option<Arc<S>> {
-        match self {
-            StateView::Snapshot { cell, stale } if !stale.load(Ordering::Acquire) => {
-                Some(cell.load_full())
-            }
-            _ => None,
-        }
+        self.current().map(|snap| snap.cell.load_full())
     }
 
     /// Runs `f` on the last committed state without taking a reference count
-    /// (`None`: read through the mailbox instead).
+    /// (`None`: read through the read lane instead).
     #[inline]
     pub fn with<T>(&self, f: impl FnOnce(&S) -> T) -> Option<T> {
-        match self {
-            StateView::Snapshot { cell, stale } if !stale.load(Ordering::Acquire) => {
-                Some(f(&cell.load()))
-            }
-            _ => None,
-        }
+        self.current().map(|snap| f(&snap.cell.load()))
     }
 
-    /// Records that a publish failed: reads bypass the snapshot until the
-    /// next successful publish. Called before the batch's replies go out.
-    pub fn mark_stale(&self) {
-        if let StateView::Snapshot { stale, .. } = self {
-            stale.store(true, Ordering::Release);
-        }
-    }
-
-    /// Publishes `state` as the committed state. `spare` carries the previous
-    /// snapshot between publishes so its allocation can be reused.
+    /// A commit point, by the claim holder: whether a reader asked for a
+    /// copy since the last one. Call [`copy`](Self::copy) if so (guarded:
+    /// it runs the state's `Clone`), then [`commit`](Self::commit) whatever
+    /// happened.
     #[inline]
-    pub fn publish(&self, state: &S, spare: &mut Option<Arc<S>>) {
-        let StateView::Snapshot { cell, stale } = self else {
+    pub fn wants_copy(&self) -> bool {
+        match self {
+            StateView::Snapshot(snap) => snap.stamps.take_wanted(),
+            StateView::Mailbox => false,
+        }
+    }
+
+    /// Copies `state` into the cell, stamped with the commit about to be
+    /// counted. `spare` carries the previous snapshot between copies so its
+    /// allocation can be reused.
+    #[inline]
+    pub fn copy(&self, state: &S, spare: &mut Option<Arc<S>>) {
+        let StateView::Snapshot(snap) = self else {
             return;
         };
         let next = match spare.take() {
@@ -99,9 +113,34 @@ impl<S: Clone> StateView<S> {
             },
             None => Arc::new(state.clone()),
         };
-        *spare = Some(cell.swap(next));
-        if stale.load(Ordering::Relaxed) {
-            stale.store(false, Ordering::Release);
+        *spare = Some(snap.cell.swap(next));
+        snap.stamps.copied();
+    }
+
+    /// Counts a commit point (after [`copy`](Self::copy), if any): from
+    /// here on a snapshot without this commit is not served.
+    #[inline]
+    pub fn commit(&self) {
+        if let StateView::Snapshot(snap) = self {
+            snap.stamps.commit();
+        }
+    }
+
+    /// Publishes a copy the read lane just made of the live state (no
+    /// commit point: the claim holder serves reads between instructions).
+    pub fn refresh(&self, copy: Arc<S>) {
+        if let StateView::Snapshot(snap) = self {
+            snap.cell.store(copy);
+            snap.stamps.refreshed();
+        }
+    }
+
+    /// Whether the snapshot is behind the live state (the read lane then
+    /// refreshes it).
+    pub fn is_behind(&self) -> bool {
+        match self {
+            StateView::Snapshot(snap) => snap.stamps.is_behind(),
+            StateView::Mailbox => false,
         }
     }
 }
@@ -110,33 +149,49 @@ impl<S: Clone> StateView<S> {
 mod tests {
     use super::*;
 
+    /// A commit point as the agent runs it.
+    fn commit(view: &StateView<Vec<u8>>, state: &Vec<u8>, spare: &mut Option<Arc<Vec<u8>>>) {
+        if view.wants_copy() {
+            view.copy(state, spare);
+        }
+        view.commit();
+    }
+
     #[test]
-    fn snapshot_publishes_and_reuses_the_spare() {
+    fn nobody_reading_costs_no_copy_and_a_read_is_never_stale() {
         let view = StateView::new(true, &vec![1u8]);
         let mut spare = None;
-        view.publish(&vec![2], &mut spare);
-        assert_eq!(*view.load().unwrap(), vec![2]);
-        let spare_ptr = Arc::as_ptr(spare.as_ref().unwrap());
-        view.publish(&vec![3], &mut spare);
+        commit(&view, &vec![2], &mut spare);
+        // Nobody had read: no copy, so the snapshot is behind and unserved.
+        assert!(spare.is_none() && view.is_behind());
+        assert_eq!(view.load(), None);
+        // That read asked for copies: the next commit point makes one.
+        commit(&view, &vec![3], &mut spare);
+        assert_eq!(*view.load().unwrap(), vec![3]);
         assert_eq!(view.with(|s| s.clone()), Some(vec![3]));
-        // The previous spare became the published snapshot: no new allocation.
+        // Read since: the next copy reuses the previous snapshot's allocation.
+        let spare_ptr = Arc::as_ptr(spare.as_ref().unwrap());
+        commit(&view, &vec![4], &mut spare);
         assert_eq!(Arc::as_ptr(&view.load().unwrap()), spare_ptr);
     }
 
     #[test]
-    fn a_stale_snapshot_is_bypassed_until_the_next_publish() {
-        let view = StateView::new(true, &1u32);
-        view.mark_stale();
+    fn a_failed_copy_leaves_the_snapshot_unserved_until_a_refresh() {
+        let view = StateView::new(true, &vec![1u8]);
+        assert!(view.load().is_some());
+        // The copy panicked: only the commit is counted.
+        assert!(view.wants_copy());
+        view.commit();
         assert_eq!(view.load(), None);
-        assert_eq!(view.with(|s| *s), None);
-        view.publish(&2, &mut None);
-        assert_eq!(view.load().as_deref(), Some(&2));
+        view.refresh(Arc::new(vec![2]));
+        assert_eq!(view.load().as_deref(), Some(&vec![2]));
     }
 
     #[test]
     fn mailbox_view_has_no_snapshot() {
         let view = StateView::new(false, &5u32);
-        view.publish(&6, &mut None);
-        assert!(view.load().is_none() && !view.is_snapshot());
+        assert!(!view.wants_copy());
+        view.commit();
+        assert!(view.load().is_none() && !view.is_snapshot() && !view.is_behind());
     }
 }
