@@ -19,7 +19,9 @@
 //! moment), undelivered emits and dead letters in order, and every metric.
 //! Actions emit to the bus and send to other agents and to themselves,
 //! including 2-slot mailboxes, so which signal meets a full mailbox depends
-//! on the schedule, and the model predicts it for each batch size.
+//! on the schedule, and the model predicts it for each batch size. Agents
+//! come in both atomicity modes (`Rollback`, and `InPlace`, where an error
+//! keeps the action's changes and a panic restarts the agent).
 //!
 //! Threaded runs (`threaded_runs_match_the_model_per_sender`) are compared
 //! on what threads cannot reorder: each agent's log per sender, callbacks

@@ -18,20 +18,24 @@
 //! the state, but nobody can know that instruction finished: its effects only
 //! leave the agent after the publish.
 //!
-//! **Cost.** Publishing clones the state. The previous snapshot is kept as a
-//! spare and reused with `clone_from` when nothing else still holds it
-//! (`Arc::get_mut`), so a warm agent publishes without allocating; a reader
-//! holding an old `Arc` forces one allocation. The clone is still per batch (or
-//! per instruction with effects) and proportional to the state's size: a large state written often pays
-//! for it whether or not anyone reads.
+//! **Cost: a copy only when someone reads.** Each commit point bumps a
+//! counter (`committed`). The state is copied into the cell only if a
+//! reader looked since the previous commit point (`wanted`, set by every
+//! read); the cell is stamped with the commit it shows (`shown`). A read
+//! uses the cell only when `shown >= committed`; otherwise it goes through
+//! the read lane, which answers from the live state and refreshes the cell
+//! with that copy. So an agent nobody reads pays a counter bump per commit
+//! point, not a clone of its state; a reader that keeps reading keeps
+//! getting fresh snapshots; and the first read after a quiet stretch pays
+//! one copy (on the reader's thread when the agent is idle). The previous
+//! snapshot is kept as a spare and reused with `clone_from` when nothing
+//! else still holds it. `src/imp/stamp.rs` holds the stamps and
+//! `tests/loom_snapshot.rs` model-checks them: a read never misses a commit
+//! that happened before it.
 //!
-//! **Staleness.** The clone is user code and may panic. The publish runs in a
-//! panic guard; if it fails, the view is marked stale (`Release`) before the
-//! batch's replies go out. A stale view answers no read: `state()` and
-//! `query()` fall back to the read lane and are served under `core` from the
-//! live state, so a read never misses a commit. The next successful publish
-//! swaps in the new state, then clears the flag. The state itself is not
-//! affected: a failed publish commits nothing and rolls nothing back.
+//! **A copy that panics.** The clone is user code. It runs in a panic
+//! guard; if it fails, `shown` stays behind `committed`, so reads use the
+//! read lane until a copy succeeds. The state itself is not affected.
 //!
 //! Without `fast-path` there is no copy at all (`StateView::Mailbox`) and
 //! every read goes through the read lane.

@@ -310,6 +310,38 @@ fn check_targets(none: &Counts, full: &Counts) -> (Vec<String>, bool) {
                 snap, mailbox
             ),
         );
+        // Issue 13: per-signal cost must not grow with the state. In place
+        // (no rollback copy) it does not: the issue's target, 100,000
+        // entries at most 2x an empty state, met with room (held at 1.1).
+        let (big, empty) = (
+            counts.get("state_size_100/in_place_100000"),
+            counts.get("state_size_100/in_place_0"),
+        );
+        check(
+            &format!("state of 100,000 entries / empty, in place, features [{set}]"),
+            ratio(big, empty),
+            1.1,
+            true,
+            format!("{:?} vs {:?} instructions per 100 signals", big, empty),
+        );
+        // With rollback on a persistent map (atomic actions) a change copies
+        // one path of the trie: measured 2.85x (none) and 3.83x (full), so
+        // the issue's 2x is missed there (features.md, "Large states"); the
+        // gate holds what was measured.
+        let (big, empty) = (
+            counts.get("state_size_100/persistent_100000"),
+            counts.get("state_size_100/persistent_0"),
+        );
+        check(
+            &format!("state of 100,000 entries / empty, rollback on imbl, features [{set}]"),
+            ratio(big, empty),
+            4.2,
+            true,
+            format!(
+                "{:?} vs {:?} instructions per 100 signals (issue target 2x not met)",
+                big, empty
+            ),
+        );
         let free = counts.get("instruction_checkout_return/free_list");
         let alloc = counts.get("instruction_checkout_return/allocate");
         check(
