@@ -102,7 +102,9 @@ pub mod signal;
 mod vocab;
 
 pub use action::{Action, ActionError, ActionErrorKind, Query};
-pub use agent::error::{CallError, QueryError, SendError, SendErrorKind, SpawnError};
+pub use agent::error::{
+    CallError, QueryError, ScheduleError, SendError, SendErrorKind, SpawnError,
+};
 pub use agent::{
     AgentAddr, AgentId, AgentRef, AgentSpec, Atomicity, MemoStats, RouteInfo, RouteSpec, StopReport,
 };
@@ -110,10 +112,11 @@ pub use bus::{Bus, MAX_PUBLISH_DEPTH, PublishError, PublishReport, SubscriptionI
 pub use instruction::Instruction;
 pub use router::{Pattern, PatternError, Priority, RouteError, RouteId};
 pub use runtime::report::{
-    DeadLetter, DeadLetterReason, DeliveryFailure, Failure, Metrics, ShutdownReport, Undelivered,
-    UndeliveredFrom,
+    CancelledWork, DeadLetter, DeadLetterReason, DeliveryFailure, Failure, Metrics, PendingTimer,
+    ShutdownReport, TimerTarget, Undelivered, UndeliveredFrom,
 };
-pub use runtime::{BuildError, RunError, Runtime, RuntimeBuilder, Steps};
+pub use runtime::{BoxFuture, BuildError, RunError, Runtime, RuntimeBuilder, Steps, TimerHandle};
+pub use vocab::TimerId;
 pub use signal::{
     DecodeError, ExtensionValue, Limits, Payload, Signal, SignalBuilder, SignalError, SignalId,
     Text,

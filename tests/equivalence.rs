@@ -1239,7 +1239,10 @@ impl Real {
             .undelivered
             .iter()
             .map(|u| {
-                let UndeliveredFrom::Agent(from) = u.from;
+                let from = match u.from {
+                    UndeliveredFrom::Agent(from) => from,
+                    other => panic!("no timers or async work here: {other:?}"),
+                };
                 let what = match &u.failure {
                     DeliveryFailure::NoSubscribers(s) => format!("NoSubscribers:{}", s.ty()),
                     DeliveryFailure::Refused(e) => {

@@ -67,7 +67,7 @@ where
 
     /// Routes `signal`, takes an instruction from the pool and puts it in the
     /// mailbox, without announcing it.
-    fn enqueue(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
+    pub(super) fn enqueue(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
         if self.rt.is_shutting_down() {
             return Err(SendError::new(self.id, SendErrorKind::ShuttingDown, signal));
         }
@@ -199,7 +199,7 @@ where
 
     /// Runs the agent on this thread until `done()` holds or it has no more
     /// work, if nobody else runs it. Returns whether it served anything.
-    fn help(self: &Arc<Self>, waiting: &Waiting<'_>) -> bool {
+    pub(super) fn help(self: &Arc<Self>, waiting: &Waiting<'_>) -> bool {
         if !self.claim_inline() {
             return false;
         }

@@ -35,6 +35,7 @@ use crate::agent::error::{CallError, QueryError, SendError};
 pub(crate) use crate::exec::AgentTask;
 use crate::exec::claim::{Claim, Released};
 use crate::exec::reply::ReplySlot;
+use crate::exec::space::SpaceCount;
 use crate::exec::{Context, Runnable};
 use crate::imp::snapshot::StateView;
 use crate::instruction::Instruction;
@@ -43,7 +44,7 @@ use crate::signal::{Signal, Text};
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// An agent type, compiled once from its spec and shared by its agents.
 pub(crate) struct AgentKind<S, R> {
@@ -85,6 +86,12 @@ pub(crate) struct AgentCell<S, R> {
     /// entry (see [`release_inline`](Self::release_inline)).
     entries: AtomicUsize,
     pub(crate) memo_misses: AtomicU64,
+    /// This agent, for what outlives a turn (async work, timers an action
+    /// schedules); weak, so the agent does not keep itself alive.
+    pub(super) me: Weak<Self>,
+    /// `send_async`/`send_timeout` callers waiting for mailbox space
+    /// (their wakers wait in the runtime's space registry).
+    pub(super) space_waiters: SpaceCount,
 }
 
 pub(super) struct Mailbox {
@@ -159,6 +166,7 @@ where
         kind: Arc<AgentKind<S, R>>,
         state: S,
         capacity: usize,
+        me: Weak<Self>,
     ) -> Self {
         let view = StateView::new(rt.config.strategy.fast_path, &state);
         AgentCell {
@@ -189,6 +197,8 @@ where
             memo_hits: AtomicU64::new(0),
             entries: AtomicUsize::new(0),
             memo_misses: AtomicU64::new(0),
+            me,
+            space_waiters: SpaceCount::default(),
             rt,
         }
     }

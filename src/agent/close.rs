@@ -36,6 +36,8 @@ where
                 .fetch_sub(drained.len(), Ordering::AcqRel);
             drained
         };
+        // Senders waiting for space retry and see the closed mailbox.
+        self.rt.space.freed(self.id.0, &self.space_waiters);
         let pool_kind = self.rt.config.strategy.pool;
         let mut letters = Vec::with_capacity(drained.len());
         for mut ins in drained {

@@ -1,3 +1,5 @@
 //! Errors of sending to, calling, querying and spawning agents.
 
-pub use crate::vocab::error::{CallError, QueryError, SendError, SendErrorKind, SpawnError};
+pub use crate::vocab::error::{
+    CallError, QueryError, ScheduleError, SendError, SendErrorKind, SpawnError,
+};

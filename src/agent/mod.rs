@@ -9,6 +9,7 @@
 //! the untyped one, for sending from actions and the bus.
 
 mod admission;
+mod asynchronous;
 pub(crate) mod cell;
 mod close;
 pub mod error;
@@ -26,13 +27,16 @@ use crate::signal::{Signal, Text};
 pub use crate::vocab::AgentId;
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use cell::{AgentCell, AgentKind, AgentTask};
+use crate::exec::timers::TimerHandle;
+use crate::vocab::error::ScheduleError;
 use error::{CallError, QueryError, SendError, SpawnError};
 use routes::{ActionTarget, RouteTable};
 pub use routes::{Predicate, RouteSpec};
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The description of an agent type: initial state, named actions, routes to
 /// them, and read-only queries. Spawn any number of agents from one spec.
@@ -376,6 +380,113 @@ where
     /// timeout does not apply.
     pub fn call(&self, signal: Signal, timeout: Duration) -> Result<R, CallError> {
         self.cell.call(signal, timeout)
+    }
+
+    /// The async form of [`call`](Self::call): a future that sends `signal`
+    /// when first polled and resolves to the reply, or to
+    /// [`CallError::Timeout`] after `timeout`. Works on any executor (no
+    /// runtime of its own; the timeout is one of this runtime's timers).
+    ///
+    /// If the agent is idle, the first poll runs the action on the polling
+    /// thread, as `call` does, and completes: no task or thread is woken.
+    /// Otherwise the future waits without blocking its thread and is woken
+    /// by the turn that answers. Dropping it after the first poll abandons
+    /// the reply, not the signal: the signal is processed exactly once
+    /// (accepted = processed + dead-lettered still holds) and the reply
+    /// slot is reused safely. Dropped before its first poll, it sends
+    /// nothing. In deterministic mode the first poll drives the runtime
+    /// until the reply is there.
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, Instruction, Runtime, Signal};
+    /// use std::time::Duration;
+    ///
+    /// let rt = Runtime::builder().workers(1).build()?;
+    /// let echo = rt.spawn(&AgentSpec::<(), String>::new(()).on("echo", |_: &mut (), ins: &mut Instruction| {
+    ///     Ok(ins.text()?.to_owned())
+    /// }))?;
+    /// let tokio_rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let reply = tokio_rt.block_on(echo.call_async(Signal::new("echo", "/t", "hi")?, Duration::from_secs(5)))?;
+    /// assert_eq!(reply, "hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call_async(
+        &self,
+        signal: Signal,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<R, CallError>> + Send + 'static {
+        asynchronous::CallFuture::new(self.cell.clone(), signal, timeout)
+    }
+
+    /// The async form of [`send`](Self::send) that waits for mailbox space
+    /// instead of refusing with `MailboxFull` (backpressure without a retry
+    /// loop); every other refusal (no route, stopped, shutting down) comes
+    /// back at once, with the signal inside. Sends when first polled;
+    /// dropped while waiting, it sends nothing.
+    pub fn send_async(
+        &self,
+        signal: Signal,
+    ) -> impl Future<Output = Result<(), SendError>> + Send + 'static {
+        asynchronous::SendFuture::new(self.cell.clone(), signal)
+    }
+
+    /// [`send`](Self::send) for threads: waits up to `timeout` for mailbox
+    /// space (parked, woken when a slot frees) instead of refusing at once;
+    /// after `timeout` the `MailboxFull` error hands the signal back.
+    pub fn send_timeout(&self, signal: Signal, timeout: Duration) -> Result<(), SendError> {
+        self.cell.send_timeout(signal, timeout)
+    }
+
+    /// Sends `signal` to this agent `delay` from now (the runtime's clock:
+    /// virtual in deterministic mode, see
+    /// [`Runtime::advance`](crate::Runtime::advance)). The signal is
+    /// accepted when the timer fires, like a `send` at that moment; a
+    /// refusal then (full mailbox, stopped agent) is recorded as
+    /// undelivered with the timer's id, and if the runtime shuts down first
+    /// the signal comes back in the shutdown report's `pending_timers`.
+    /// Nothing is dropped silently. The handle cancels.
+    pub fn send_after(&self, signal: Signal, delay: Duration) -> Result<TimerHandle, ScheduleError> {
+        let due = self.cell.rt.instant_after(delay);
+        self.send_at(signal, due)
+    }
+
+    /// Sends `signal` to this agent at `at` (an instant already past fires
+    /// at once); see [`send_after`](Self::send_after). In deterministic
+    /// mode, take instants from [`Runtime::now`](crate::Runtime::now).
+    pub fn send_at(&self, signal: Signal, at: Instant) -> Result<TimerHandle, ScheduleError> {
+        self.cell
+            .rt
+            .schedule_signal(Some(self.task()), signal, at, None)
+    }
+
+    /// Sends a copy of `signal` to this agent every `period`, the first one
+    /// `period` from now, until the handle cancels it, the agent stops or
+    /// the runtime shuts down. Fixed rate: each firing is due one period
+    /// after the previous one was due, so a late firing does not shift the
+    /// next. Each copy gets a fresh id (each firing is a new event).
+    /// Otherwise as [`send_after`](Self::send_after).
+    pub fn send_interval(
+        &self,
+        signal: Signal,
+        period: Duration,
+    ) -> Result<TimerHandle, ScheduleError> {
+        let due = self.cell.rt.instant_after(period);
+        self.cell
+            .rt
+            .schedule_signal(Some(self.task()), signal, due, Some(period))
+    }
+
+    /// [`send_interval`](Self::send_interval) with the first firing at
+    /// `start` instead of one period from now (as tokio's `interval_at`).
+    pub fn send_interval_at(
+        &self,
+        signal: Signal,
+        start: Instant,
+        period: Duration,
+    ) -> Result<TimerHandle, ScheduleError> {
+        self.cell
+            .rt
+            .schedule_signal(Some(self.task()), signal, start, Some(period))
     }
 
     /// The committed state: includes every instruction that completed before

@@ -16,7 +16,8 @@ use crate::action::{ActionError, guarded};
 use crate::agent::error::CallError;
 use crate::instruction::pool;
 use crate::instruction::{Instruction, Outbound};
-use crate::vocab::report::{Failure, UndeliveredFrom};
+use crate::signal::SignalId;
+use crate::vocab::report::{DeliveryFailure, Failure, UndeliveredFrom};
 use std::sync::atomic::Ordering;
 
 /// A caller running the agent on its own thread, waiting for one reply.
@@ -115,7 +116,8 @@ where
                 None => None,
             };
             let Some(mut ins) = next else { break };
-            self.mailbox.pending.fetch_sub(1, Ordering::AcqRel);
+            self.mailbox.pending.fetch_sub(1, Ordering::SeqCst);
+            self.rt.space.freed(self.id.0, &self.space_waiters);
             core.failures.clear();
             uncounted.started_one();
             let first = self.execute(core, &mut ins);
@@ -200,6 +202,7 @@ where
     /// `core.failures`. Returns the first route's reply.
     fn execute(&self, core: &mut Core<S>, ins: &mut Instruction) -> Option<R> {
         let mut first: Option<R> = None;
+        ins.can_start = self.rt.work.can_start();
         for i in 0..ins.routes.len() {
             ins.set_current(i);
             let resolved = ins.routes[i];
@@ -262,8 +265,29 @@ where
     }
 
     fn flush_outbound(&self, ins: &mut Instruction) {
-        for out in ins.outbound.drain(..) {
+        let Instruction {
+            outbound, signal, ..
+        } = ins;
+        for out in outbound.drain(..) {
             match out {
+                Outbound::SendSelfAfter(signal, delay) => {
+                    let Some(me) = self.me.upgrade() else { continue };
+                    let due = self.rt.instant_after(delay);
+                    if let Err(e) = self.rt.schedule_signal(Some(me), signal, due, None) {
+                        let signal = Box::new(e.into_signal());
+                        self.rt.record_undelivered(
+                            UndeliveredFrom::Agent(self.id),
+                            DeliveryFailure::ShuttingDown(signal),
+                        );
+                    }
+                }
+                Outbound::Start(order) => {
+                    let Some(me) = self.me.upgrade() else { continue };
+                    let started_by = signal
+                        .as_ref()
+                        .map_or_else(|| SignalId::from_text("unknown"), |s| s.id().clone());
+                    self.rt.work.start(&self.rt, self.id, started_by, me, order);
+                }
                 Outbound::Publish(signal) => self.rt.publish_emitted(self.id, signal),
                 Outbound::Send(to, signal) => {
                     if let Err(e) = to.send(signal) {

@@ -17,12 +17,14 @@ use crate::agent::routes::RouteTable;
 use crate::exec::{AgentAddr, Context, Emit};
 use crate::router::{Priority, RouteError, Router};
 use crate::signal::Signal;
-use crate::vocab::AgentId;
 use crate::vocab::report::{DeliveryFailure, UndeliveredFrom};
 use std::error::Error;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use crate::exec::timers::TimerHandle;
+use crate::vocab::error::ScheduleError;
 
 /// A callback subscriber.
 pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
@@ -133,14 +135,14 @@ impl BusCore {
 }
 
 impl Emit for BusCore {
-    fn emit(&self, rt: &Context, from: AgentId, signal: Signal) {
+    fn emit(&self, rt: &Context, from: UndeliveredFrom, signal: Signal) {
         match self.publish(rt, signal) {
             Ok(report) => {
                 for failure in report.failures {
-                    rt.record_undelivered(UndeliveredFrom::Agent(from), failure);
+                    rt.record_undelivered(from, failure);
                 }
             }
-            Err(e) => rt.record_undelivered(UndeliveredFrom::Agent(from), e.into_failure()),
+            Err(e) => rt.record_undelivered(from, e.into_failure()),
         }
     }
 }
@@ -355,6 +357,46 @@ impl Bus {
     /// otherwise the report lists per-subscriber refusals with their copies.
     pub fn publish(&self, signal: Signal) -> Result<PublishReport, PublishError> {
         self.core.publish(&self.rt, signal)
+    }
+
+    /// Publishes `signal` `delay` from now (the runtime's clock: virtual in
+    /// deterministic mode). It is published when the timer fires, from the
+    /// timer thread (deterministic: the driver); bus callbacks then run on
+    /// that thread. Deliveries that fail then are recorded as undelivered
+    /// with the timer's id; if the runtime shuts down first, the signal
+    /// comes back in the shutdown report's `pending_timers`.
+    pub fn publish_after(&self, signal: Signal, delay: Duration) -> Result<TimerHandle, ScheduleError> {
+        let due = self.rt.instant_after(delay);
+        self.publish_at(signal, due)
+    }
+
+    /// Publishes `signal` at `at`; see [`publish_after`](Self::publish_after).
+    pub fn publish_at(&self, signal: Signal, at: Instant) -> Result<TimerHandle, ScheduleError> {
+        self.rt.schedule_signal(None, signal, at, None)
+    }
+
+    /// Publishes a copy of `signal` (each with a fresh id) every `period`,
+    /// the first one `period` from now, until the handle cancels it or the
+    /// runtime shuts down; fixed rate, as
+    /// [`AgentRef::send_interval`](crate::AgentRef::send_interval).
+    pub fn publish_interval(
+        &self,
+        signal: Signal,
+        period: Duration,
+    ) -> Result<TimerHandle, ScheduleError> {
+        let due = self.rt.instant_after(period);
+        self.rt.schedule_signal(None, signal, due, Some(period))
+    }
+
+    /// [`publish_interval`](Self::publish_interval) with the first firing
+    /// at `start`.
+    pub fn publish_interval_at(
+        &self,
+        signal: Signal,
+        start: Instant,
+        period: Duration,
+    ) -> Result<TimerHandle, ScheduleError> {
+        self.rt.schedule_signal(None, signal, start, Some(period))
     }
 
     /// Active subscriptions.

@@ -7,10 +7,14 @@
 use super::AgentTask;
 use super::counters::ShardedCounter;
 use super::run_queue::RunQueue;
+use super::space::SpaceWaiters;
+use super::timers::{Due, Fire, TimerHandle, Timers, nanos};
+use super::work::{Spawner, WorkSet};
 use crate::imp::Strategy;
 use crate::signal::Signal;
-use crate::vocab::AgentId;
 use crate::vocab::action_error::guarded;
+use crate::vocab::error::{CallError, ScheduleError, SendErrorKind};
+use crate::vocab::{AgentId, TimerId};
 use crate::vocab::report::{
     DeliveryFailure, Failure, FailureHook, Metrics, Undelivered, UndeliveredFrom,
 };
@@ -18,7 +22,7 @@ use crossbeam::utils::CachePadded;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 thread_local! {
     /// Inline claims this thread holds (deterministic mode), so a driver
@@ -41,10 +45,11 @@ pub(crate) struct Counters {
     pub spawned: CachePadded<AtomicU64>,
 }
 
-/// Publishes a signal an action emitted, once its instruction committed;
-/// undeliverable copies go to [`Context::record_undelivered`].
+/// Publishes a signal an action emitted (once its instruction committed)
+/// or a timer fired; undeliverable copies go to
+/// [`Context::record_undelivered`], marked with `from`.
 pub(crate) trait Emit: Send + Sync {
-    fn emit(&self, rt: &Context, from: AgentId, signal: Signal);
+    fn emit(&self, rt: &Context, from: UndeliveredFrom, signal: Signal);
 }
 
 pub(crate) struct Context {
@@ -52,6 +57,10 @@ pub(crate) struct Context {
     pub config: ContextConfig,
     pub run_queue: RunQueue,
     pub counters: Counters,
+    /// Scheduled signals and deadlines.
+    pub timers: Timers,
+    /// Async work actions started.
+    pub work: WorkSet,
     emitter: Arc<dyn Emit>,
     registry: Mutex<HashMap<AgentId, Arc<dyn AgentTask>>>,
     /// Threads waiting for an agent's running turn to end (stop, shutdown),
@@ -64,6 +73,8 @@ pub(crate) struct Context {
     quieted: Condvar,
     shutting_down: AtomicBool,
     undelivered: Mutex<Vec<Undelivered>>,
+    /// Senders waiting for mailbox space (`send_async`, `send_timeout`).
+    pub space: SpaceWaiters,
     /// Calls made from inside an agent's turn and not yet answered: caller
     /// agent -> called agent (an agent's turn waits on one call at a time).
     call_waits: Mutex<HashMap<AgentId, AgentId>>,
@@ -101,6 +112,8 @@ pub(crate) struct ContextConfig {
     pub on_failure: Option<FailureHook>,
     /// A sender may run an idle agent when every worker sleeps.
     pub run_on_sender: bool,
+    /// Where async work started by actions runs (threaded mode).
+    pub spawner: Option<Spawner>,
 }
 
 impl Context {
@@ -132,9 +145,13 @@ impl Context {
     }
 
     pub fn new(c: ContextConfig, run_queue: RunQueue, emitter: Arc<dyn Emit>) -> Self {
+        let timers = Timers::new(c.deterministic);
+        let work = WorkSet::new(c.spawner.clone(), c.deterministic);
         Context {
             emitter,
             config: c,
+            timers,
+            work,
             run_queue,
             counters: Counters::default(),
             registry: Mutex::new(HashMap::new()),
@@ -144,6 +161,7 @@ impl Context {
             quieted: Condvar::new(),
             shutting_down: AtomicBool::new(false),
             undelivered: Mutex::new(Vec::new()),
+            space: SpaceWaiters::default(),
             call_waits: Mutex::new(HashMap::new()),
         }
     }
@@ -228,7 +246,153 @@ impl Context {
 
     /// Publishes a signal an action emitted; failures are recorded.
     pub fn publish_emitted(&self, from: AgentId, signal: Signal) {
-        self.emitter.emit(self, from, signal);
+        self.emitter.emit(self, UndeliveredFrom::Agent(from), signal);
+    }
+
+    /// Schedules `fire` `delay` from now (virtual in deterministic mode),
+    /// repeating every `period` if given; starts the timer thread of a
+    /// threaded runtime at the first schedule. Hands `fire` back during
+    /// shutdown.
+    pub fn schedule(
+        self: &Arc<Self>,
+        due: u64,
+        period: Option<Duration>,
+        fire: Fire,
+    ) -> Result<TimerId, Fire> {
+        let period = period.map_or(0, nanos);
+        self.timers.schedule(due, period, fire, || {
+            let rt = Arc::downgrade(self);
+            std::thread::Builder::new()
+                .name("agentry-timer".into())
+                .spawn(move || {
+                    if let Some(rt) = rt.upgrade() {
+                        let timers = &rt.timers;
+                        timers.run(|due| rt.fire(due));
+                    }
+                })
+                .ok()
+        })
+    }
+
+    /// Schedules `signal` for `target` (an agent, or the bus when `None`)
+    /// at `due`, repeating every `period` if given.
+    pub fn schedule_signal(
+        self: &Arc<Self>,
+        target: Option<Arc<dyn AgentTask>>,
+        signal: Signal,
+        due: Instant,
+        period: Option<Duration>,
+    ) -> Result<TimerHandle, ScheduleError> {
+        if period.is_some_and(|p| p.is_zero()) {
+            return Err(ScheduleError::ZeroPeriod(Box::new(signal)));
+        }
+        if let Some(to) = &target
+            && to.is_closed()
+        {
+            return Err(ScheduleError::Stopped {
+                agent: to.id(),
+                signal: Box::new(signal),
+            });
+        }
+        let fire = match target {
+            Some(to) => Fire::Agent { to, signal },
+            None => Fire::Bus { signal },
+        };
+        let refused = |fire| match fire {
+            Fire::Agent { signal, .. } | Fire::Bus { signal } => {
+                ScheduleError::ShuttingDown(Box::new(signal))
+            }
+            Fire::CallDeadline { .. } | Fire::WorkDeadline(_) => {
+                unreachable!("a signal timer holds a signal")
+            }
+        };
+        if self.is_shutting_down() {
+            return Err(refused(fire));
+        }
+        let due = self.timers.ns_at(due);
+        match self.schedule(due, period, fire) {
+            Ok(id) => Ok(TimerHandle::new(id, self)),
+            Err(fire) => Err(refused(fire)),
+        }
+    }
+
+    /// `delay` from the runtime's now (virtual in deterministic mode).
+    pub fn instant_after(&self, delay: Duration) -> Instant {
+        let now = self.timers.now();
+        now.checked_add(delay)
+            .unwrap_or_else(|| super::reply::deadline_after(delay).max(now))
+    }
+
+    /// Fires one timer: a signal is sent or published like any other
+    /// (accepted now, or recorded undelivered with the timer's id); an
+    /// interval whose agent stopped is cancelled.
+    pub fn fire(&self, due: Due) {
+        let from = UndeliveredFrom::Timer(due.id);
+        match due.fire {
+            Fire::Agent { to, signal } => {
+                if let Err(e) = to.deliver(&to, signal) {
+                    let gone = matches!(
+                        e.kind(),
+                        SendErrorKind::Stopped | SendErrorKind::ShuttingDown
+                    );
+                    if due.repeats && gone {
+                        self.timers.cancel(due.id);
+                    }
+                    self.record_undelivered(from, e.into());
+                }
+            }
+            Fire::Bus { signal } => self.emitter.emit(self, from, signal),
+            Fire::CallDeadline {
+                sink,
+                ticket,
+                after,
+            } => sink.fail(ticket, CallError::Timeout { after }),
+            Fire::WorkDeadline(work) => work.expire(self),
+        }
+    }
+
+    /// Deterministic mode: fires every timer due at the virtual now, in
+    /// firing order; returns how many fired.
+    pub fn fire_due(&self) -> usize {
+        let mut due = Vec::new();
+        self.timers
+            .take_due(self.timers.now_ns(), usize::MAX, &mut due);
+        let n = due.len();
+        for d in due {
+            self.fire(d);
+        }
+        n
+    }
+
+    /// Deterministic mode: fires what is due now and runs until no agent
+    /// has work and nothing more is due (an action may schedule at now);
+    /// returns the instructions processed.
+    pub fn settle(&self) -> u64 {
+        let mut processed = 0;
+        loop {
+            let fired = self.fire_due();
+            processed += self.drive_until_idle();
+            // Work the turns started (or woke) is polled before idle.
+            let polled = self.work.poll_local(self);
+            if fired == 0 && polled == 0 {
+                return processed;
+            }
+        }
+    }
+
+    /// Deterministic mode: moves the virtual clock forward by `by`, one due
+    /// time at a time, settling the runtime at each (so a timer an action
+    /// schedules meanwhile fires in its turn); returns the instructions
+    /// processed.
+    pub fn advance(&self, by: Duration) -> u64 {
+        let target = self.timers.now_ns().saturating_add(nanos(by));
+        let mut processed = self.settle();
+        while let Some(due) = self.timers.next_due().filter(|&due| due <= target) {
+            self.timers.set_now(due);
+            processed += self.settle();
+        }
+        self.timers.set_now(target);
+        processed + self.settle()
     }
 
     /// Deterministic mode: runs agents on this thread until no agent has

@@ -12,6 +12,11 @@
 //!   queue per worker plus a global injector.
 //! * [`idle`]: how idle workers wait: at most one spins, briefly; the others
 //!   sleep (the sleep/wake protocol).
+//! * [`timers`]: signals scheduled for later, and deadlines (one queue per
+//!   runtime, one firing thread, or a virtual clock in deterministic mode).
+//! * [`work`]: async work started by actions, run on the application's
+//!   executor, its result sent back as a signal.
+//! * [`space`]: senders waiting for mailbox space, woken when a slot frees.
 //! * [`counters`]: event counters sharded per thread, so senders and workers
 //!   do not bounce one cache line per signal.
 //!
@@ -23,7 +28,10 @@ pub(crate) mod counters;
 pub(crate) mod idle;
 pub(crate) mod reply;
 pub(crate) mod run_queue;
+pub(crate) mod space;
 mod task;
+pub(crate) mod timers;
+pub(crate) mod work;
 
 pub(crate) use context::{Context, ContextConfig, Emit};
 pub use task::AgentAddr;
@@ -33,7 +41,7 @@ use std::sync::Arc;
 
 /// The synchronization types [`claim`] and [`idle`] use. A module of its
 /// own so the model-checking tests (`tests/loom_claim.rs`,
-/// `tests/loom_idle.rs`) can compile those files against loom's.
+/// `tests/loom_idle.rs`, `tests/loom_space.rs`) can compile those files against loom's.
 mod sync {
     pub use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
     pub use std::sync::{Condvar, Mutex, MutexGuard};

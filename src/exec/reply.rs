@@ -11,6 +11,7 @@ use crate::vocab::error::CallError;
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,8 @@ struct Inner<V> {
     ticket: u64,
     value: Option<V>,
     waiter: Option<Thread>,
+    /// An async waiter (`call_async`).
+    waker: Option<Waker>,
 }
 
 impl<V> Default for ReplySlot<V> {
@@ -52,6 +55,7 @@ impl<V> Default for ReplySlot<V> {
                 ticket: 0,
                 value: None,
                 waiter: None,
+                waker: None,
             }),
         }
     }
@@ -68,23 +72,27 @@ impl<V: Send> ReplySlot<V> {
         inner.ticket += 1;
         inner.value = None;
         inner.waiter = None;
+        inner.waker = None;
         inner.ticket
     }
 
     /// Delivers the answer for `ticket`; returns `false` (dropping `value`) if
     /// the request was abandoned or already answered.
     pub fn fulfil(&self, ticket: u64, value: V) -> bool {
-        let waiter = {
+        let (waiter, waker) = {
             let mut inner = self.lock();
             if inner.ticket != ticket || inner.value.is_some() {
                 return false;
             }
             inner.value = Some(value);
             self.ready.store(ticket, Ordering::Release);
-            inner.waiter.take()
+            (inner.waiter.take(), inner.waker.take())
         };
         if let Some(t) = waiter {
             t.unpark();
+        }
+        if let Some(w) = waker {
+            w.wake();
         }
         true
     }
@@ -117,7 +125,25 @@ impl<V: Send> ReplySlot<V> {
         let value = inner.value.take();
         inner.ticket += 1;
         inner.waiter = None;
+        inner.waker = None;
         value
+    }
+
+    /// The async form of waiting: the answer for `ticket` if it arrived,
+    /// otherwise registers `waker` (woken by [`fulfil`](Self::fulfil)).
+    /// `Ready(None)`: the ticket is no longer current.
+    pub fn poll(&self, ticket: u64, waker: &Waker) -> Poll<Option<V>> {
+        let mut inner = self.lock();
+        if inner.ticket != ticket {
+            return Poll::Ready(None);
+        }
+        if let Some(v) = inner.value.take() {
+            return Poll::Ready(Some(v));
+        }
+        if !inner.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            inner.waker = Some(waker.clone());
+        }
+        Poll::Pending
     }
 
     /// Waits for the answer to `ticket` until `deadline`. Between checks it

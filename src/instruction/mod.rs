@@ -14,12 +14,15 @@ pub(crate) mod pool;
 
 use crate::exec::AgentAddr;
 use crate::exec::reply::ReplySink;
+use crate::exec::work::WorkOrder;
 use crate::imp::pool::{Magazine, Pools, Recycle};
 use crate::router::RouteId;
 use crate::signal::{Payload, Signal, SignalId};
 use crate::vocab::{ActionError, AgentId};
 use std::cell::RefCell;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Buffers larger than this are shrunk when an instruction is recycled, so a
 /// rare huge fan-out does not pin memory in the pool.
@@ -46,12 +49,14 @@ const KEEP_CAPACITY: usize = 32;
 /// # assert_eq!(*a.state().unwrap(), 3);
 /// ```
 pub struct Instruction {
-    signal: Option<Signal>,
+    pub(crate) signal: Option<Signal>,
     pub(crate) routes: Vec<Resolved>,
     current: u32,
     pub(crate) reply: Option<ReplyTo>,
     pub(crate) outbound: Vec<Outbound>,
     agent: AgentId,
+    /// Whether the runtime can run async work (`start`).
+    pub(crate) can_start: bool,
 }
 
 /// A route resolved to an action of the agent.
@@ -61,10 +66,15 @@ pub(crate) struct Resolved {
     pub route: RouteId,
 }
 
-/// A signal an action emitted, delivered after its instruction commits.
+/// A signal an action emitted, delivered after its instruction commits
+/// (or work it started, or a signal it scheduled, started after it commits).
 pub(crate) enum Outbound {
     Publish(Signal),
     Send(AgentAddr, Signal),
+    /// A signal to this agent, after a delay.
+    SendSelfAfter(Signal, Duration),
+    /// Async work whose result comes back to this agent.
+    Start(WorkOrder),
 }
 
 /// Where a `call`'s answer goes.
@@ -83,6 +93,7 @@ impl Instruction {
             reply: None,
             outbound: Vec::new(),
             agent: AgentId(0),
+            can_start: false,
         }
     }
 
@@ -239,6 +250,66 @@ impl Instruction {
     /// undelivered list, never dropped silently.
     pub fn send_to(&mut self, to: &AgentAddr, signal: Signal) {
         self.outbound.push(Outbound::Send(to.clone(), signal));
+    }
+
+    /// Sends `signal` to this agent `delay` after this action commits (the
+    /// runtime's clock: virtual in deterministic mode): a retry, a reminder,
+    /// a periodic step that reschedules itself. If the action fails,
+    /// nothing is scheduled. Accounted as
+    /// [`AgentRef::send_after`](crate::AgentRef::send_after) (a scheduling
+    /// refused by a shutdown is recorded as undelivered).
+    pub fn send_self_after(&mut self, signal: Signal, delay: Duration) {
+        self.outbound.push(Outbound::SendSelfAfter(signal, delay));
+    }
+
+    /// Starts async work once this action commits: `work` runs on the
+    /// runtime's executor (see
+    /// [`RuntimeBuilder::spawner`](crate::RuntimeBuilder::spawner); a
+    /// deterministic runtime polls it itself), and the signal it produces
+    /// is sent to this agent, routed like any other. The state changes only
+    /// in the action that receives that signal, so atomicity holds: the
+    /// future cannot touch the state, and a failed action starts nothing.
+    ///
+    /// If the runtime shuts down first, the work is cancelled (its future
+    /// dropped) and listed in the shutdown report's `cancelled_work`. If
+    /// the agent stopped meanwhile, its signal is recorded as undelivered.
+    ///
+    /// Fails (an error for the action to return) when the runtime has no
+    /// spawner.
+    pub fn start(
+        &mut self,
+        work: impl Future<Output = Signal> + Send + 'static,
+    ) -> Result<(), ActionError> {
+        self.start_order(WorkOrder {
+            future: Box::pin(work),
+            timeout: None,
+        })
+    }
+
+    /// [`start`](Self::start) with a deadline: if `work` has not finished
+    /// `timeout` after the action committed, it is cancelled (its future
+    /// dropped at its next poll) and `on_timeout` is sent to this agent
+    /// instead. Exactly one of the two signals arrives.
+    pub fn start_with_timeout(
+        &mut self,
+        work: impl Future<Output = Signal> + Send + 'static,
+        timeout: Duration,
+        on_timeout: Signal,
+    ) -> Result<(), ActionError> {
+        self.start_order(WorkOrder {
+            future: Box::pin(work),
+            timeout: Some((timeout, on_timeout)),
+        })
+    }
+
+    fn start_order(&mut self, order: WorkOrder) -> Result<(), ActionError> {
+        if !self.can_start {
+            return Err(ActionError::message(
+                "async work needs an executor: build the runtime with `RuntimeBuilder::spawner`",
+            ));
+        }
+        self.outbound.push(Outbound::Start(order));
+        Ok(())
     }
 }
 

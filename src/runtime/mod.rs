@@ -12,6 +12,9 @@ use crate::agent::error::SpawnError;
 use crate::agent::{AgentId, AgentRef, AgentSpec};
 use crate::bus::{Bus, BusCore};
 use crate::exec::run_queue::{RunQueue, WorkerQueue};
+use crate::exec::work::Spawner;
+pub use crate::exec::timers::TimerHandle;
+pub use crate::exec::work::BoxFuture;
 use crate::exec::{Context, ContextConfig};
 use crate::imp::Strategy;
 pub use crate::vocab::report::FailureHook;
@@ -109,6 +112,7 @@ pub struct RuntimeBuilder {
     on_failure: Option<FailureHook>,
     run_on_sender: bool,
     idle_spin: Duration,
+    spawner: Option<Spawner>,
 }
 
 impl Default for RuntimeBuilder {
@@ -124,6 +128,7 @@ impl Default for RuntimeBuilder {
             on_failure: None,
             run_on_sender: false,
             idle_spin: crate::exec::idle::SPIN_FOR,
+            spawner: None,
         }
     }
 }
@@ -139,6 +144,7 @@ impl fmt::Debug for RuntimeBuilder {
             .field("strategy", &self.strategy)
             .field("run_on_sender", &self.run_on_sender)
             .field("idle_spin", &self.idle_spin)
+            .field("spawner", &self.spawner.is_some())
             .finish()
     }
 }
@@ -234,6 +240,29 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Where async work started by actions
+    /// ([`Instruction::start`](crate::Instruction::start)) runs in a
+    /// threaded runtime: a function that runs a future to completion on the
+    /// application's executor. With tokio:
+    ///
+    /// ```
+    /// # let tokio_rt = tokio::runtime::Runtime::new().unwrap();
+    /// let handle = tokio_rt.handle().clone();
+    /// let rt = agentry::Runtime::builder()
+    ///     .spawner(move |work| { handle.spawn(work); })
+    ///     .build()?;
+    /// # rt.shutdown();
+    /// # Ok::<(), agentry::BuildError>(())
+    /// ```
+    ///
+    /// Without one, `Instruction::start` fails the action with a message
+    /// saying so. A deterministic runtime ignores it: its driver polls the
+    /// work itself, between turns, so async work replays exactly.
+    pub fn spawner(mut self, spawn: impl Fn(BoxFuture) + Send + Sync + 'static) -> Self {
+        self.spawner = Some(Arc::new(spawn));
+        self
+    }
+
     /// Chooses the implementation of each optimization seam explicitly
     /// instead of from the cargo features (tests and benchmarks use this to
     /// run the plain and optimized runtimes side by side).
@@ -271,6 +300,7 @@ impl RuntimeBuilder {
                 undelivered_limit: self.undelivered_limit,
                 on_failure: self.on_failure,
                 run_on_sender: self.run_on_sender && !self.deterministic,
+                spawner: self.spawner,
             },
             run_queue,
             bus.clone(),
@@ -388,13 +418,9 @@ impl Runtime {
             .capacity_override()
             .unwrap_or(self.shared.config.mailbox_capacity);
         let id = AgentId(NEXT_AGENT_ID.fetch_add(1, Ordering::Relaxed));
-        let cell = Arc::new(AgentCell::new(
-            id,
-            self.shared.clone(),
-            kind,
-            state,
-            capacity,
-        ));
+        let cell = Arc::new_cyclic(|me| {
+            AgentCell::new(id, self.shared.clone(), kind, state, capacity, me.clone())
+        });
         let agent = AgentRef::from_cell(cell);
         if !self.shared.register(id, agent.task()) {
             return Err(SpawnError::ShuttingDown);
@@ -408,7 +434,11 @@ impl Runtime {
     }
 
     /// Deterministic mode: processes until no agent has work, on this
-    /// thread; returns the number of instructions processed.
+    /// thread; returns the number of instructions processed. Timers due at
+    /// the virtual [`now`](Self::now) fire first (and any an action
+    /// schedules at that instant), and async work started by actions is
+    /// polled; the virtual clock does not move (see
+    /// [`advance`](Self::advance)).
     ///
     /// Work that never ends (two agents sending to each other forever)
     /// never leaves this function; drive such a runtime in bounded steps
@@ -417,7 +447,54 @@ impl Runtime {
         if !self.shared.config.deterministic {
             return Err(RunError::NotDeterministic);
         }
-        Ok(self.shared.drive_until_idle())
+        Ok(self.shared.settle())
+    }
+
+    /// Deterministic mode: moves the virtual clock forward by `by`, firing
+    /// every timer due on the way in due order (ties in scheduling order)
+    /// and running the runtime until idle at each due time, so a timer an
+    /// action schedules meanwhile fires in its turn. Returns the
+    /// instructions processed. A test of time-driven agents runs in
+    /// microseconds and replays exactly:
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, Instruction, Runtime, Signal};
+    /// use std::time::Duration;
+    ///
+    /// let rt = Runtime::builder().deterministic().build()?;
+    /// let ticks = rt.spawn(&AgentSpec::<u32>::new(0).on("tick", |n: &mut u32, _: &mut Instruction| {
+    ///     *n += 1;
+    ///     Ok(())
+    /// }))?;
+    /// let every_second = ticks.send_interval(Signal::new("tick", "/clock", "")?, Duration::from_secs(1))?;
+    /// rt.advance(Duration::from_secs(60))?; // an hour would take no longer
+    /// assert_eq!(*ticks.state()?, 60);
+    /// every_second.cancel();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn advance(&self, by: Duration) -> Result<u64, RunError> {
+        if !self.shared.config.deterministic {
+            return Err(RunError::NotDeterministic);
+        }
+        Ok(self.shared.advance(by))
+    }
+
+    /// The runtime's clock: the real `Instant::now()` in a threaded
+    /// runtime; in a deterministic one, the virtual clock (the instant the
+    /// runtime was built plus everything [`advance`](Self::advance) moved
+    /// it), which `send_at` and `publish_at` read too.
+    pub fn now(&self) -> Instant {
+        self.shared.timers.now()
+    }
+
+    /// Timers scheduled and not yet fired (intervals count once).
+    pub fn pending_timers(&self) -> usize {
+        self.shared.timers.len()
+    }
+
+    /// Async work started by actions and not yet settled.
+    pub fn pending_work(&self) -> usize {
+        self.shared.work.len()
     }
 
     /// Deterministic mode: runs at most `max_turns` agent turns (a turn is
@@ -434,6 +511,8 @@ impl Runtime {
         }
         let before = self.shared.counters.processed.sum();
         let mut turns = 0;
+        self.shared.fire_due();
+        self.shared.work.poll_local(&self.shared);
         while turns < max_turns && self.shared.drive_one() {
             turns += 1;
         }
@@ -489,7 +568,8 @@ impl Runtime {
 
     /// Stops the runtime: refuses new work, lets every worker finish the
     /// batch in hand, joins the workers, and hands back every accepted
-    /// signal that was not processed.
+    /// signal that was not processed, every timer that had not fired and
+    /// the async work it cancelled.
     pub fn shutdown(mut self) -> ShutdownReport {
         self.shutdown_inner()
     }
@@ -497,6 +577,10 @@ impl Runtime {
     fn shutdown_inner(&mut self) -> ShutdownReport {
         self.shut_down = true;
         let agents = self.shared.begin_shutdown();
+        // No timer fires once the shutdown has begun: what was scheduled
+        // comes back in the report, never half delivered.
+        let pending_timers = self.shared.timers.stop();
+        let cancelled_work = self.shared.work.cancel_all(&self.shared);
         self.shared.run_queue.stop();
         // Close every mailbox first: each queued signal comes back as a dead
         // letter and each pending call fails, so no turn still running (on
@@ -535,6 +619,8 @@ impl Runtime {
             metrics,
             dead_letters,
             undelivered: self.shared.take_undelivered(),
+            pending_timers,
+            cancelled_work,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! and the shutdown report.
 
 pub use crate::vocab::report::{
-    DeadLetter, DeadLetterReason, DeliveryFailure, Failure, Metrics, Undelivered, UndeliveredFrom,
+    CancelledWork, DeadLetter, DeadLetterReason, DeliveryFailure, Failure, Metrics, PendingTimer,
+    TimerTarget, Undelivered, UndeliveredFrom,
 };
 
 /// What [`Runtime::shutdown`](crate::Runtime::shutdown) hands back.
@@ -20,4 +21,10 @@ pub struct ShutdownReport {
     /// Emitted signals that could not be delivered (kept ones; the count is
     /// in `metrics.undelivered`).
     pub undelivered: Vec<Undelivered>,
+    /// Scheduled signals that had not fired, in firing order. A timer
+    /// signal is accepted when it fires, so these are in no counter.
+    pub pending_timers: Vec<PendingTimer>,
+    /// Async work started by actions that had not finished: cancelled
+    /// (its future dropped, its result never sent), in start order.
+    pub cancelled_work: Vec<CancelledWork>,
 }

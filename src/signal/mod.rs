@@ -245,6 +245,14 @@ impl Signal {
         Signal::builder(ty, source).json_data(value).build()
     }
 
+    /// A copy with a fresh id: each firing of an interval is a new event
+    /// (a receiver that deduplicates by id must see each one).
+    pub(crate) fn renewed(&self) -> Signal {
+        let mut copy = self.clone();
+        copy.id = SignalId::now_v7();
+        copy
+    }
+
     /// The event id; with `source` it identifies the event (for deduplication).
     pub fn id(&self) -> &SignalId {
         &self.id

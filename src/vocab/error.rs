@@ -320,3 +320,54 @@ impl From<RouteError> for SpawnError {
         SpawnError::Route(e)
     }
 }
+
+/// Why a signal could not be scheduled (`send_after`, `send_at`,
+/// `send_interval`, and the bus's `publish_*` forms). The signal is inside.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    /// The runtime is shutting down.
+    ShuttingDown(Box<Signal>),
+    /// The target agent was stopped.
+    Stopped {
+        /// The stopped agent.
+        agent: AgentId,
+        /// The signal.
+        signal: Box<Signal>,
+    },
+    /// `send_interval` with a zero period would fire without end at one
+    /// instant.
+    ZeroPeriod(Box<Signal>),
+}
+
+impl ScheduleError {
+    /// The signal that was not scheduled.
+    pub fn into_signal(self) -> Signal {
+        match self {
+            ScheduleError::ShuttingDown(s) | ScheduleError::ZeroPeriod(s) => *s,
+            ScheduleError::Stopped { signal, .. } => *signal,
+        }
+    }
+}
+
+impl fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScheduleError::ShuttingDown(s) => {
+                write!(f, "cannot schedule `{}`: the runtime is shutting down", s.ty())
+            }
+            ScheduleError::Stopped { agent, signal } => write!(
+                f,
+                "cannot schedule `{}`: {agent} was stopped",
+                signal.ty()
+            ),
+            ScheduleError::ZeroPeriod(s) => write!(
+                f,
+                "cannot schedule `{}` every 0 s: an interval needs a period above zero",
+                s.ty()
+            ),
+        }
+    }
+}
+
+impl Error for ScheduleError {}

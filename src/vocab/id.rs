@@ -29,3 +29,14 @@ impl fmt::Debug for AgentId {
 /// Identifies a subscription, for [`Bus::unsubscribe`](crate::Bus::unsubscribe).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubscriptionId(pub(crate) RouteId);
+
+/// Identifies a scheduled signal (a timer), unique within its runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub(crate) u64);
+
+impl TimerId {
+    /// The numeric id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}

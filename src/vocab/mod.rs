@@ -12,4 +12,4 @@ pub(crate) mod id;
 pub(crate) mod report;
 
 pub use action_error::ActionError;
-pub use id::{AgentId, SubscriptionId};
+pub use id::{AgentId, SubscriptionId, TimerId};

@@ -3,7 +3,9 @@
 //! runtime collects them.
 
 use super::error::SendError;
-use super::{ActionError, AgentId, SubscriptionId};
+use super::{ActionError, AgentId, SubscriptionId, TimerId};
+use crate::signal::SignalId;
+use std::time::Duration;
 use crate::router::RouteId;
 use crate::signal::Signal;
 use std::fmt;
@@ -52,6 +54,11 @@ pub enum DeliveryFailure {
     NoSubscribers(Box<Signal>),
     /// The runtime was shutting down (the signal is inside).
     ShuttingDown(Box<Signal>),
+    /// Async work an action started panicked: it produced no signal.
+    WorkPanicked {
+        /// The panic message.
+        message: String,
+    },
     /// Publishes nested too deep on one thread (the signal is inside); see
     /// `PublishError::TooDeep`.
     TooDeep {
@@ -76,6 +83,9 @@ impl fmt::Display for DeliveryFailure {
             DeliveryFailure::ShuttingDown(s) => {
                 write!(f, "runtime shutting down; `{}` not delivered", s.ty())
             }
+            DeliveryFailure::WorkPanicked { message } => {
+                write!(f, "async work panicked and produced no signal: {message}")
+            }
             DeliveryFailure::TooDeep { limit, signal } => write!(
                 f,
                 "publishes nested {limit} deep on one thread; `{}` not delivered",
@@ -93,9 +103,17 @@ impl From<SendError> for DeliveryFailure {
 
 /// Who emitted a signal that could not be delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UndeliveredFrom {
     /// An action of this agent (via `Instruction::emit`/`send_to`).
     Agent(AgentId),
+    /// A timer, when it fired (`send_after`, `send_interval`,
+    /// `Bus::publish_after`, ...).
+    Timer(TimerId),
+    /// Async work an action of this agent started
+    /// ([`Instruction::start`](crate::Instruction::start)): its result
+    /// signal, or its timeout signal.
+    Work(AgentId),
 }
 
 /// A signal emitted by an action that could not be delivered after the action
@@ -155,4 +173,41 @@ impl Metrics {
             .saturating_sub(self.processed)
             .saturating_sub(self.dead_lettered)
     }
+}
+
+/// Where a scheduled signal goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerTarget {
+    /// An agent (`AgentRef::send_after` and friends).
+    Agent(AgentId),
+    /// The bus (`Bus::publish_after` and friends).
+    Bus,
+}
+
+/// A scheduled signal that had not fired when the runtime shut down, handed
+/// back in the [`ShutdownReport`](crate::ShutdownReport). It was never
+/// accepted (a timer signal is accepted when it fires), so it is in no
+/// counter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingTimer {
+    /// The timer.
+    pub id: TimerId,
+    /// Where it would have gone.
+    pub target: TimerTarget,
+    /// The signal (for an interval, the template each firing copies).
+    pub signal: Signal,
+    /// How long after the shutdown it would have fired.
+    pub due_in: Duration,
+    /// The period, for an interval.
+    pub period: Option<Duration>,
+}
+
+/// Async work an action started that had not finished when the runtime shut
+/// down: it was cancelled (its future dropped, its result never sent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CancelledWork {
+    /// The agent whose action started it.
+    pub agent: AgentId,
+    /// The id of the signal whose action started it.
+    pub started_by: SignalId,
 }
