@@ -171,10 +171,28 @@ fn state_size_100(s: ops::StateSize) -> ops::StateSize {
     s
 }
 
+// One timer scheduled, fired and processed (issue 14), with 10 and 100,000
+// other timers pending; `send` is the same signal without a timer.
+#[library_benchmark(teardown = keep)]
+#[bench::pending_10(args = (10, Strategy::from_features()), setup = ops::timer_setup)]
+#[bench::pending_100000(args = (100_000, Strategy::from_features()), setup = ops::timer_setup)]
+fn timer_fire(t: ops::Timer) -> ops::Timer {
+    black_box(ops::timer_run(&t));
+    t
+}
+
+#[library_benchmark(teardown = keep)]
+#[bench::pending_10(args = (10, Strategy::from_features()), setup = ops::timer_setup)]
+fn timer_send_without(t: ops::Timer) -> ops::Timer {
+    black_box(ops::timer_dispatch_run(&t));
+    t
+}
+
 library_benchmark_group!(
     name = agents;
     benchmarks = state_query, local_send_and_process_100, bus_fan_out_64kib_100, call_idle,
-        call_helping_15, query_route, turn_64_emitting, bus_publish_8_callbacks, state_size_100
+        call_helping_15, query_route, turn_64_emitting, bus_publish_8_callbacks, state_size_100,
+        timer_fire, timer_send_without
 );
 
 main!(

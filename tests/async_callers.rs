@@ -181,9 +181,10 @@ fn a_dropped_call_future_keeps_the_accounting_and_leaks_nothing() {
     for _ in 0..100 {
         agent.send(sig("hold", "")).unwrap();
         gate.started.recv().unwrap();
-        let mut call = pin!(agent.call_async(sig("inc", ""), LONG));
-        let _ = poll_once(call.as_mut());
-        drop(call);
+        {
+            let mut call = pin!(agent.call_async(sig("inc", ""), LONG));
+            assert!(poll_once(call.as_mut()).is_pending());
+        } // dropped here, before the agent answers
         gate.release.send(()).unwrap();
     }
     let tokio_rt = current_thread();

@@ -89,6 +89,33 @@ fn an_idle_agent_and_a_queued_signal_are_small() {
     }
 }
 
+/// Bytes per pending timer, with a million pending (a tenth in debug):
+/// the queue entry (the signal inline, its target, period) in the
+/// `BTreeMap` plus the cancel index; the signals themselves are built
+/// before the count starts (they are the caller's either way).
+#[test]
+fn a_million_pending_timers_fit_at_a_stated_size() {
+    let _guard = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let n = scale(1_000_000);
+    let rt = Runtime::builder().deterministic().build().unwrap();
+    let agent = rt.spawn(&tiny()).unwrap();
+    let signals: Vec<Signal> = (0..n).map(|_| Signal::new("t", "/m", "").unwrap()).collect();
+    let mut handles = Vec::with_capacity(n);
+    let region = Region::new(GLOBAL);
+    for (i, signal) in signals.into_iter().enumerate() {
+        let delay = Duration::from_secs(3600) + Duration::from_micros(i as u64 % 4096);
+        handles.push(agent.send_after(signal, delay).unwrap());
+    }
+    // The handles (a weak pointer and an id each) are the caller's.
+    let bytes = live(&region) - (handles.capacity() * size_of::<agentry::TimerHandle>()) as i64;
+    let per_timer = bytes / n as i64;
+    println!("\nmemory per pending timer ({n} pending): {per_timer} B (target <= 320)");
+    assert_eq!(rt.pending_timers(), n);
+    assert!(per_timer <= 320, "{per_timer} B per pending timer");
+    let report = rt.shutdown();
+    assert_eq!(report.pending_timers.len(), n);
+}
+
 #[test]
 fn agent_create_stop_cycles_do_not_grow_memory() {
     let _guard = MEASURING.lock().unwrap_or_else(|p| p.into_inner());

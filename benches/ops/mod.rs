@@ -603,3 +603,49 @@ pub fn state_size_run(s: &StateSize) -> u64 {
 pub fn state_size_reader(s: &StateSize) -> Arc<dyn Fn() + Send + Sync> {
     s.read.clone()
 }
+
+// ----- timers (issue 14)
+
+/// Pending timers beside the one being fired: the firing must not grow
+/// with them beyond O(log n).
+pub const TIMER_PENDING: [usize; 2] = [10, 100_000];
+
+pub struct Timer {
+    rt: Runtime,
+    agent: AgentRef<u64, u64>,
+    payload: Bytes,
+}
+
+/// A warm counter agent in a deterministic runtime with `pending` timers
+/// scheduled an hour ahead (far beyond any run).
+pub fn timer_setup(pending: usize, strategy: Strategy) -> Timer {
+    let rt = deterministic(strategy);
+    let agent = rt.spawn(&counter()).expect("spawn");
+    let payload = bytes_of(64);
+    for _ in 0..pending {
+        agent
+            .send_after(tick(&payload), std::time::Duration::from_secs(3600))
+            .expect("scheduled");
+    }
+    let t = Timer { rt, agent, payload };
+    for _ in 0..3 {
+        timer_run(&t);
+        timer_dispatch_run(&t);
+    }
+    t
+}
+
+/// One signal scheduled 1 µs ahead, then the virtual clock advanced 1 µs:
+/// it fires and is processed.
+pub fn timer_run(t: &Timer) -> u64 {
+    let step = std::time::Duration::from_micros(1);
+    t.agent.send_after(tick(&t.payload), step).expect("scheduled");
+    t.rt.advance(step).expect("deterministic")
+}
+
+/// The same signal sent and processed without a timer: what a firing adds
+/// to is this.
+pub fn timer_dispatch_run(t: &Timer) -> u64 {
+    t.agent.send(tick(&t.payload)).expect("accepted");
+    t.rt.run_until_idle().expect("deterministic")
+}

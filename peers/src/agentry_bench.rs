@@ -1,9 +1,10 @@
 //! agentry with every runtime optimization on (`features = ["full"]`), on a
 //! 2-worker runtime built with `Runtime::builder().workers(2).build()`
 //! (default mailbox capacity, 1024), driven through the public API only.
-//! agentry has no async API yet: its users send and call from plain threads,
-//! so producers and clients here are plain threads (the main thread, or
-//! scoped threads joined at the end of the repetition).
+//! Producers and clients here are plain threads (the main thread, or
+//! scoped threads joined at the end of the repetition), driving the
+//! blocking API; the "async callers" row (`agentry_async_bench.rs`) drives
+//! the async API from tokio tasks.
 //!
 //! A message is a `Signal` (type `tick` or `ping`, source `/bench`, an
 //! 8-byte payload) with its own UUIDv7 id. In the main row each signal is

@@ -8,6 +8,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actix_bench;
+mod agentry_async_bench;
 mod agentry_bench;
 mod async_client;
 mod contender;
@@ -28,8 +29,8 @@ const USAGE: &str = "usage: peers [--json] [--quick] [--only NAME[,NAME..]]\n\
     through agentry and its peers and prints a markdown table (or JSON with\n\
     --json). --quick runs about a tenth of the messages (a smoke run; its\n\
     figures are noisier). --only runs the named contenders (agentry,\n\
-    agentry-prebuilt, crossbeam, tokio, actix, kameo, ractor); the first one\n\
-    run is the ratio column's baseline.";
+    agentry-prebuilt, agentry-async, crossbeam, tokio, actix, kameo, ractor);\n\
+    the first one run is the ratio column's baseline.";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -84,6 +85,13 @@ fn run(argv: &[String], json: bool, sizes: Sizes, only: Option<&[String]>) -> Re
         results.push(measure(
             "agentry, pre-built signals",
             agentry_bench::AgentryBench::start_prebuilt,
+            sizes,
+        )?);
+    }
+    if wanted("agentry-async") {
+        results.push(measure(
+            "agentry, async callers (tokio tasks)",
+            agentry_async_bench::AgentryAsyncBench::start,
             sizes,
         )?);
     }

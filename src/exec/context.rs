@@ -253,6 +253,8 @@ impl Context {
     /// repeating every `period` if given; starts the timer thread of a
     /// threaded runtime at the first schedule. Hands `fire` back during
     /// shutdown.
+    // The refused timer comes back whole (its signal is handed back).
+    #[allow(clippy::result_large_err)]
     pub fn schedule(
         self: &Arc<Self>,
         due: u64,

@@ -190,6 +190,8 @@ impl Timers {
     /// 0. `start_thread` starts the firing thread (threaded mode) if it is
     /// not running. Hands `fire` back once the timers were stopped
     /// (shutdown).
+    // The refused timer comes back whole (its signal is handed back).
+    #[allow(clippy::result_large_err)]
     pub fn schedule(
         &self,
         due: u64,

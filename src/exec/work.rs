@@ -164,14 +164,17 @@ impl Future for Run {
 struct LocalTask {
     future: Mutex<Option<BoxFuture>>,
     woken: AtomicBool,
+    /// The set's flag: some local task was woken.
+    any_woken: Arc<AtomicBool>,
 }
 
 impl Wake for LocalTask {
     fn wake(self: Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
+        self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
+        self.any_woken.store(true, Ordering::Release);
     }
 }
 
@@ -183,6 +186,9 @@ pub(crate) struct WorkSet {
     live: Mutex<Live>,
     /// Deterministic mode: the futures the driver polls, in start order.
     local: Mutex<Vec<Arc<LocalTask>>>,
+    /// Some local future was started or woken since the last poll (the
+    /// driver checks this flag, not the list, when nothing happened).
+    any_woken: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -199,6 +205,7 @@ impl WorkSet {
             next_id: AtomicU64::new(1),
             live: Mutex::new(Live::default()),
             local: Mutex::new(Vec::new()),
+            any_woken: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -262,7 +269,9 @@ impl WorkSet {
             lock(&self.local).push(Arc::new(LocalTask {
                 future: Mutex::new(Some(run)),
                 woken: AtomicBool::new(true),
+                any_woken: self.any_woken.clone(),
             }));
+            self.any_woken.store(true, Ordering::Release);
         } else if let Some(spawn) = &self.spawner {
             spawn(run);
         }
@@ -271,6 +280,9 @@ impl WorkSet {
     /// Deterministic mode: polls every woken local future once, in start
     /// order; returns how many were polled.
     pub fn poll_local(&self, _rt: &Context) -> usize {
+        if !self.any_woken.swap(false, Ordering::AcqRel) {
+            return 0;
+        }
         let tasks: Vec<Arc<LocalTask>> = lock(&self.local)
             .iter()
             .filter(|t| t.woken.swap(false, Ordering::AcqRel))
