@@ -66,19 +66,22 @@ fn signal(ty: &'static str, data: &str) -> Result<Signal, ActionError> {
 fn quotes_spec(service: Arc<PriceService>) -> AgentSpec<Quotes, String> {
     AgentSpec::new(Quotes::default())
         .name("quotes")
-        .on("quote.requested", move |q: &mut Quotes, ins: &mut Instruction| {
-            let symbol = ins.text()?.to_owned();
-            *q.attempts.entry(symbol.clone()).or_default() += 1;
-            let service = service.clone();
-            let sym = symbol.clone();
-            let fetch = async move {
-                let price = service.price(&sym).await;
-                Signal::new("quote.received", "/quotes", format!("{sym}={price}"))
-                    .expect("a valid signal")
-            };
-            ins.start_with_timeout(fetch, DEADLINE, signal("quote.timed_out", &symbol)?)?;
-            Ok(format!("fetching {symbol}"))
-        })
+        .on(
+            "quote.requested",
+            move |q: &mut Quotes, ins: &mut Instruction| {
+                let symbol = ins.text()?.to_owned();
+                *q.attempts.entry(symbol.clone()).or_default() += 1;
+                let service = service.clone();
+                let sym = symbol.clone();
+                let fetch = async move {
+                    let price = service.price(&sym).await;
+                    Signal::new("quote.received", "/quotes", format!("{sym}={price}"))
+                        .expect("a valid signal")
+                };
+                ins.start_with_timeout(fetch, DEADLINE, signal("quote.timed_out", &symbol)?)?;
+                Ok(format!("fetching {symbol}"))
+            },
+        )
         .on("quote.received", |q: &mut Quotes, ins: &mut Instruction| {
             let (symbol, price) = ins
                 .text()?
@@ -87,21 +90,27 @@ fn quotes_spec(service: Arc<PriceService>) -> AgentSpec<Quotes, String> {
             let price: u64 = price.parse().map_err(ActionError::failed)?;
             q.prices.insert(symbol.to_owned(), price);
             let attempts = q.attempts.get(symbol).copied().unwrap_or(0);
-            ins.emit(signal("quote.ready", &format!("{symbol} {price} after {attempts} attempts"))?);
+            ins.emit(signal(
+                "quote.ready",
+                &format!("{symbol} {price} after {attempts} attempts"),
+            )?);
             Ok(String::new())
         })
-        .on("quote.timed_out", |q: &mut Quotes, ins: &mut Instruction| {
-            let symbol = ins.text()?.to_owned();
-            let attempts = q.attempts.get(&symbol).copied().unwrap_or(0);
-            if attempts >= MAX_ATTEMPTS {
-                q.gave_up.push(symbol.clone());
-                ins.emit(signal("quote.ready", &format!("{symbol} gave up"))?);
-            } else {
-                let backoff = FIRST_BACKOFF * 2u32.pow(attempts - 1);
-                ins.send_self_after(signal("quote.requested", &symbol)?, backoff);
-            }
-            Ok(String::new())
-        })
+        .on(
+            "quote.timed_out",
+            |q: &mut Quotes, ins: &mut Instruction| {
+                let symbol = ins.text()?.to_owned();
+                let attempts = q.attempts.get(&symbol).copied().unwrap_or(0);
+                if attempts >= MAX_ATTEMPTS {
+                    q.gave_up.push(symbol.clone());
+                    ins.emit(signal("quote.ready", &format!("{symbol} gave up"))?);
+                } else {
+                    let backoff = FIRST_BACKOFF * 2u32.pow(attempts - 1);
+                    ins.send_self_after(signal("quote.requested", &symbol)?, backoff);
+                }
+                Ok(String::new())
+            },
+        )
         .on("stats.tick", |q: &mut Quotes, ins: &mut Instruction| {
             let line = format!("{} priced, {} gave up", q.prices.len(), q.gave_up.len());
             ins.emit(signal("stats.summary", &line)?);
@@ -119,15 +128,24 @@ async fn run(rt: &Runtime, service: Arc<PriceService>) -> Result<(), Box<dyn std
         let _ = tx.send(std::str::from_utf8(s.data()).unwrap_or("").to_owned());
     })?;
     let _summary = bus.subscribe("stats.summary", move |s: &Signal| {
-        println!("  [summary] {}", std::str::from_utf8(s.data()).unwrap_or(""));
+        println!(
+            "  [summary] {}",
+            std::str::from_utf8(s.data()).unwrap_or("")
+        );
     })?;
-    let ticker = quotes.send_interval(Signal::new("stats.tick", "/app", "")?, Duration::from_millis(100))?;
+    let ticker = quotes.send_interval(
+        Signal::new("stats.tick", "/app", "")?,
+        Duration::from_millis(100),
+    )?;
 
     let symbols = ["ACME", "GLOBEX", "INITECH"];
     for symbol in symbols {
         // The reply comes when the action committed: the fetch has started.
         let reply = quotes
-            .call_async(Signal::new("quote.requested", "/app", symbol)?, Duration::from_secs(1))
+            .call_async(
+                Signal::new("quote.requested", "/app", symbol)?,
+                Duration::from_secs(1),
+            )
             .await?;
         println!("{:>6.1} ms  {reply}", started.elapsed().as_secs_f64() * 1e3);
     }
@@ -138,7 +156,9 @@ async fn run(rt: &Runtime, service: Arc<PriceService>) -> Result<(), Box<dyn std
         println!("{:>6.1} ms  {line}", started.elapsed().as_secs_f64() * 1e3);
     }
     // One more tick of the interval, then stop it.
-    quotes.send_async(Signal::new("stats.tick", "/app", "")?).await?;
+    quotes
+        .send_async(Signal::new("stats.tick", "/app", "")?)
+        .await?;
     ticker.cancel();
     // Let what was accepted finish before the shutdown (the graceful path).
     rt.wait_idle(Duration::from_secs(5));

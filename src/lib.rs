@@ -78,6 +78,15 @@
 //! to its own signal and returns its reply. Tests and instruction-count
 //! benchmarks use it.
 //!
+//! ## Time and async
+//! Timers send or publish signals later ([`AgentRef::send_after`],
+//! [`AgentRef::send_interval`], [`Bus::publish_at`], ...; a
+//! [`TimerHandle`] cancels); a deterministic runtime has a virtual clock
+//! that [`Runtime::advance`] moves. Async code awaits
+//! [`AgentRef::call_async`] and [`AgentRef::send_async`] on any executor; an
+//! action starts async work with [`Instruction::start`] and gets its result
+//! back as a signal.
+//!
 //! ## Optimizations
 //! `fast-path`, `zero-copy`, `pooling`, `batching` and `mimalloc` are cargo
 //! features that change speed and allocation, never results.
@@ -116,11 +125,11 @@ pub use runtime::report::{
     ShutdownReport, TimerTarget, Undelivered, UndeliveredFrom,
 };
 pub use runtime::{BoxFuture, BuildError, RunError, Runtime, RuntimeBuilder, Steps, TimerHandle};
-pub use vocab::TimerId;
 pub use signal::{
     DecodeError, ExtensionValue, Limits, Payload, Signal, SignalBuilder, SignalError, SignalId,
     Text,
 };
+pub use vocab::TimerId;
 
 /// Internals exposed for the benchmarks; not part of the API.
 #[doc(hidden)]

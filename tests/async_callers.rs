@@ -10,8 +10,8 @@ use agentry::{AgentRef, AgentSpec, CallError, Instruction, Runtime, SendErrorKin
 use common::sig;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::mpsc;
 use std::sync::Mutex;
+use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -97,7 +97,11 @@ fn call_async_answers_under_both_tokio_flavours() {
         let mut sorted = replies.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (1..=500).collect::<Vec<u64>>(), "{name}");
-        assert_eq!(&replies[..100], &(1..=100).collect::<Vec<u64>>()[..], "{name}");
+        assert_eq!(
+            &replies[..100],
+            &(1..=100).collect::<Vec<u64>>()[..],
+            "{name}"
+        );
         balanced(rt);
     }
 }
@@ -133,7 +137,10 @@ fn a_call_async_timeout_is_a_typed_error_and_the_signal_still_runs_once() {
     gate.started.recv().unwrap();
     let a = agent.clone();
     let err = tokio_rt
-        .block_on(async move { a.call_async(sig("inc", ""), Duration::from_millis(20)).await })
+        .block_on(async move {
+            a.call_async(sig("inc", ""), Duration::from_millis(20))
+                .await
+        })
         .unwrap_err();
     assert_eq!(
         err,
@@ -143,7 +150,11 @@ fn a_call_async_timeout_is_a_typed_error_and_the_signal_still_runs_once() {
     );
     gate.release.send(()).unwrap();
     assert!(rt.wait_idle(LONG));
-    assert_eq!(*agent.state().unwrap(), 101, "the timed-out signal ran, once");
+    assert_eq!(
+        *agent.state().unwrap(),
+        101,
+        "the timed-out signal ran, once"
+    );
     assert_eq!(rt.pending_timers(), 0);
     balanced(rt);
 }
@@ -175,7 +186,11 @@ fn a_dropped_call_future_keeps_the_accounting_and_leaks_nothing() {
     assert_eq!(rt.pending_timers(), 0, "the deadline went with the future");
     gate.release.send(()).unwrap();
     assert!(rt.wait_idle(LONG));
-    assert_eq!(*agent.state().unwrap(), 101, "the abandoned call's signal ran once");
+    assert_eq!(
+        *agent.state().unwrap(),
+        101,
+        "the abandoned call's signal ran once"
+    );
 
     // The reply slots are reused safely: many abandoned calls, then real ones.
     for _ in 0..100 {
@@ -200,10 +215,16 @@ fn send_async_waits_for_space_and_keeps_order() {
     let tokio_rt = multi_thread();
     let rt = Runtime::builder().workers(1).build().unwrap();
     let (spec, gate) = gated();
-    let log = spec.mailbox_capacity(2).on("log", |n: &mut u64, ins: &mut Instruction| {
-        *n = *n * 1000 + ins.text()?.parse::<u64>().map_err(agentry::ActionError::failed)?;
-        Ok(*n)
-    });
+    let log = spec
+        .mailbox_capacity(2)
+        .on("log", |n: &mut u64, ins: &mut Instruction| {
+            *n = *n * 1000
+                + ins
+                    .text()?
+                    .parse::<u64>()
+                    .map_err(agentry::ActionError::failed)?;
+            Ok(*n)
+        });
     let agent = rt.spawn(&log).unwrap();
     agent.send(sig("hold", "")).unwrap();
     gate.started.recv().unwrap();
@@ -234,11 +255,17 @@ fn send_async_returns_other_refusals_at_once() {
     let agent = rt.spawn(&counter()).unwrap();
     let a = agent.clone();
     let no_route = tokio_rt.block_on(async move { a.send_async(sig("nope", "")).await });
-    assert!(matches!(no_route.unwrap_err().kind(), SendErrorKind::NoRoute));
+    assert!(matches!(
+        no_route.unwrap_err().kind(),
+        SendErrorKind::NoRoute
+    ));
     agent.stop();
     let a = agent.clone();
     let stopped = tokio_rt.block_on(async move { a.send_async(sig("inc", "")).await });
-    assert!(matches!(stopped.unwrap_err().kind(), SendErrorKind::Stopped));
+    assert!(matches!(
+        stopped.unwrap_err().kind(),
+        SendErrorKind::Stopped
+    ));
     balanced(rt);
 }
 

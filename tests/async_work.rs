@@ -75,17 +75,26 @@ fn deterministic_work_returns_as_a_signal_and_deadlines_use_the_virtual_clock() 
     let dropped = Arc::new(AtomicBool::new(false));
     let rt = Runtime::builder().deterministic().build().unwrap();
     let agent = rt.spawn(&spec(dropped.clone())).unwrap();
-    agent.send(Signal::json("fetch", "/t", &21).unwrap()).unwrap();
+    agent
+        .send(Signal::json("fetch", "/t", &21).unwrap())
+        .unwrap();
     agent.send(sig("fail", "")).unwrap();
     agent.send(sig("hang", "")).unwrap();
     rt.run_until_idle().unwrap();
     assert_eq!(*agent.state().unwrap(), ["fetched 42"]);
-    assert_eq!(rt.pending_work(), 1, "the hanging one; the failed action started nothing");
+    assert_eq!(
+        rt.pending_work(),
+        1,
+        "the hanging one; the failed action started nothing"
+    );
     rt.advance(Duration::from_millis(4_999)).unwrap();
     assert!(!dropped.load(Ordering::SeqCst));
     rt.advance(Duration::from_millis(1)).unwrap();
     assert_eq!(*agent.state().unwrap(), ["fetched 42", "timed out"]);
-    assert!(dropped.load(Ordering::SeqCst), "the timed-out future was dropped");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the timed-out future was dropped"
+    );
     assert_eq!((rt.pending_work(), rt.pending_timers()), (0, 0));
 
     agent.send(sig("boom", "")).unwrap();
@@ -115,7 +124,10 @@ fn shutdown_cancels_work_in_flight_and_reports_it() {
     assert_eq!(report.cancelled_work[0].agent, agent.id());
     assert_eq!(report.cancelled_work[0].started_by, id);
     assert!(dropped.load(Ordering::SeqCst));
-    assert!(report.pending_timers.is_empty(), "a deadline is not a signal timer");
+    assert!(
+        report.pending_timers.is_empty(),
+        "a deadline is not a signal timer"
+    );
 }
 
 #[test]
@@ -146,13 +158,21 @@ fn threaded_work_runs_on_the_applications_executor() {
         .on("hang", {
             let dropped = dropped.clone();
             move |_: &mut (), ins: &mut Instruction| {
-                let on_timeout = Signal::new("timed-out", "/work", "").map_err(ActionError::failed)?;
-                ins.start_with_timeout(Forever(dropped.clone()), Duration::from_millis(10), on_timeout)
+                let on_timeout =
+                    Signal::new("timed-out", "/work", "").map_err(ActionError::failed)?;
+                ins.start_with_timeout(
+                    Forever(dropped.clone()),
+                    Duration::from_millis(10),
+                    on_timeout,
+                )
             }
         })
         .on("fetched", {
             move |_: &mut (), ins: &mut Instruction| {
-                let _ = tx.lock().unwrap().send(format!("{} {}", ins.ty(), ins.text()?));
+                let _ = tx
+                    .lock()
+                    .unwrap()
+                    .send(format!("{} {}", ins.ty(), ins.text()?));
                 Ok(())
             }
         })
@@ -191,9 +211,11 @@ fn threaded_work_runs_on_the_applications_executor() {
 fn without_a_spawner_a_threaded_runtime_fails_the_action_with_a_clear_message() {
     let rt = Runtime::builder().workers(1).build().unwrap();
     let agent = rt
-        .spawn(&AgentSpec::<(), ()>::new(()).on("go", |_: &mut (), ins: &mut Instruction| {
-            ins.start(async { reply("x", String::new()) })
-        }))
+        .spawn(
+            &AgentSpec::<(), ()>::new(()).on("go", |_: &mut (), ins: &mut Instruction| {
+                ins.start(async { reply("x", String::new()) })
+            }),
+        )
         .unwrap();
     let err = agent.call(sig("go", ""), 10 * SEC).unwrap_err();
     assert!(err.to_string().contains("RuntimeBuilder::spawner"), "{err}");

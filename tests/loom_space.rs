@@ -5,7 +5,7 @@
 
 mod sync {
     pub use loom::sync::Mutex;
-    pub use loom::sync::atomic::{AtomicUsize, Ordering, fence};
+    pub use loom::sync::atomic::{AtomicUsize, Ordering};
 }
 
 #[path = "../src/exec/space.rs"]
@@ -39,7 +39,7 @@ fn a_waiting_sender_either_finds_the_freed_slot_or_is_woken() {
         let turn = {
             let (waiters, count, pending) = (waiters.clone(), count.clone(), pending.clone());
             thread::spawn(move || {
-                pending.fetch_sub(1, Ordering::SeqCst);
+                pending.fetch_sub(1, Ordering::AcqRel);
                 waiters.freed(7, &count);
             })
         };
@@ -49,7 +49,7 @@ fn a_waiting_sender_either_finds_the_freed_slot_or_is_woken() {
         let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
         let waker = Waker::from(flag.clone());
         waiters.register(7, &count, &waker);
-        let retry_found_room = pending.load(Ordering::SeqCst) < CAPACITY;
+        let retry_found_room = pending.load(Ordering::Relaxed) < CAPACITY;
         turn.join().unwrap();
         assert!(
             retry_found_room || flag.0.load(Ordering::SeqCst),
@@ -69,7 +69,8 @@ fn a_close_wakes_every_registered_sender() {
         let senders: Vec<_> = flags
             .iter()
             .map(|f| {
-                let (waiters, count, waker) = (waiters.clone(), count.clone(), Waker::from(f.clone()));
+                let (waiters, count, waker) =
+                    (waiters.clone(), count.clone(), Waker::from(f.clone()));
                 thread::spawn(move || waiters.register(3, &count, &waker))
             })
             .collect();

@@ -99,7 +99,9 @@ fn a_million_pending_timers_fit_at_a_stated_size() {
     let n = scale(1_000_000);
     let rt = Runtime::builder().deterministic().build().unwrap();
     let agent = rt.spawn(&tiny()).unwrap();
-    let signals: Vec<Signal> = (0..n).map(|_| Signal::new("t", "/m", "").unwrap()).collect();
+    let signals: Vec<Signal> = (0..n)
+        .map(|_| Signal::new("t", "/m", "").unwrap())
+        .collect();
     let mut handles = Vec::with_capacity(n);
     let region = Region::new(GLOBAL);
     for (i, signal) in signals.into_iter().enumerate() {

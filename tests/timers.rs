@@ -7,8 +7,8 @@
 mod common;
 
 use agentry::{
-    ActionError, AgentRef, AgentSpec, DeliveryFailure, Instruction, Runtime, ScheduleError, SendErrorKind,
-    Signal, TimerTarget, UndeliveredFrom,
+    ActionError, AgentRef, AgentSpec, DeliveryFailure, Instruction, Runtime, ScheduleError,
+    SendErrorKind, Signal, TimerTarget, UndeliveredFrom,
 };
 use common::{sig, strategies};
 use proptest::prelude::*;
@@ -45,7 +45,11 @@ fn a_delayed_signal_fires_exactly_when_the_virtual_clock_reaches_it() {
         let start = rt.now();
         let timer = a.send_after(sig("ping", "x"), 10 * SEC).unwrap();
         assert!(timer.is_pending());
-        assert_eq!(rt.advance(Duration::from_millis(9_999)).unwrap(), 0, "{name}");
+        assert_eq!(
+            rt.advance(Duration::from_millis(9_999)).unwrap(),
+            0,
+            "{name}"
+        );
         assert!(log_of(&a).is_empty(), "{name}: fired early");
         assert_eq!(rt.advance(Duration::from_millis(1)).unwrap(), 1, "{name}");
         assert_eq!(log_of(&a), ["ping:x"], "{name}");
@@ -79,12 +83,13 @@ fn an_interval_fires_once_per_period_until_cancelled() {
 fn each_interval_firing_is_a_new_event_with_its_own_id() {
     let rt = deterministic();
     let ids = rt
-        .spawn(
-            &AgentSpec::<Vec<String>>::new(Vec::new()).on("tick", |v: &mut Vec<String>, ins: &mut Instruction| {
+        .spawn(&AgentSpec::<Vec<String>>::new(Vec::new()).on(
+            "tick",
+            |v: &mut Vec<String>, ins: &mut Instruction| {
                 v.push(ins.signal_id().to_string());
                 Ok(())
-            }),
-        )
+            },
+        ))
         .unwrap();
     let template = sig("tick", "");
     let _t = ids.send_interval(template.clone(), SEC).unwrap();
@@ -167,7 +172,9 @@ fn bus_timers_publish_to_every_subscriber() {
     bus.subscribe_agent("report.*", &a.addr()).unwrap();
     bus.subscribe_agent("report.**", &b.addr()).unwrap();
     bus.publish_after(sig("report.once", ""), SEC).unwrap();
-    let every = bus.publish_interval(sig("report.tick", ""), 2 * SEC).unwrap();
+    let every = bus
+        .publish_interval(sig("report.tick", ""), 2 * SEC)
+        .unwrap();
     rt.advance(4 * SEC).unwrap();
     let want = ["report.once:", "report.tick:", "report.tick:"];
     assert_eq!(log_of(&a), want);
@@ -185,7 +192,10 @@ fn shutdown_hands_back_unfired_timers_which_were_never_accepted() {
         let rt = builder.build().unwrap();
         let a = rt.spawn(&logger()).unwrap();
         let t1 = a.send_after(sig("later", "1"), 3600 * SEC).unwrap();
-        let t2 = rt.bus().publish_interval(sig("bus.tick", "2"), 60 * SEC).unwrap();
+        let t2 = rt
+            .bus()
+            .publish_interval(sig("bus.tick", "2"), 60 * SEC)
+            .unwrap();
         let report = rt.shutdown();
         assert_eq!(report.metrics.accepted, 0);
         let pending: Vec<_> = report
@@ -196,8 +206,18 @@ fn shutdown_hands_back_unfired_timers_which_were_never_accepted() {
         assert_eq!(
             pending,
             [
-                (t2.id(), TimerTarget::Bus, "bus.tick".to_owned(), Some(60 * SEC)),
-                (t1.id(), TimerTarget::Agent(a.id()), "later".to_owned(), None),
+                (
+                    t2.id(),
+                    TimerTarget::Bus,
+                    "bus.tick".to_owned(),
+                    Some(60 * SEC)
+                ),
+                (
+                    t1.id(),
+                    TimerTarget::Agent(a.id()),
+                    "later".to_owned(),
+                    None
+                ),
             ],
             "in firing order"
         );
@@ -263,17 +283,27 @@ fn threaded_timers_fire_on_the_real_clock() {
     let (tx, rx) = mpsc::channel::<(String, Instant)>();
     let tx = std::sync::Mutex::new(tx);
     let spec = AgentSpec::<()>::new(()).on("**", move |_: &mut (), ins: &mut Instruction| {
-        let _ = tx.lock().unwrap().send((ins.ty().to_owned(), Instant::now()));
+        let _ = tx
+            .lock()
+            .unwrap()
+            .send((ins.ty().to_owned(), Instant::now()));
         Ok(())
     });
     let a = rt.spawn(&spec).unwrap();
     let start = Instant::now();
-    a.send_after(sig("late", ""), Duration::from_millis(30)).unwrap();
-    a.send_after(sig("soon", ""), Duration::from_millis(10)).unwrap();
-    let tick = a.send_interval(sig("tick", ""), Duration::from_millis(5)).unwrap();
+    a.send_after(sig("late", ""), Duration::from_millis(30))
+        .unwrap();
+    a.send_after(sig("soon", ""), Duration::from_millis(10))
+        .unwrap();
+    let tick = a
+        .send_interval(sig("tick", ""), Duration::from_millis(5))
+        .unwrap();
     let mut seen = Vec::new();
     while !seen.iter().any(|(ty, _): &(String, Instant)| ty == "late") {
-        seen.push(rx.recv_timeout(Duration::from_secs(10)).expect("timer fired"));
+        seen.push(
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("timer fired"),
+        );
     }
     tick.cancel();
     let at = |ty: &str| {
@@ -299,10 +329,21 @@ fn threaded_timers_fire_on_the_real_clock() {
 /// One scheduling operation, at virtual offsets in ms from a base instant.
 #[derive(Clone, Debug)]
 enum Op {
-    At { agent: usize, ms: u64 },
-    Every { agent: usize, first_ms: u64, period_ms: u64 },
-    Cancel { nth: usize },
-    Bus { ms: u64 },
+    At {
+        agent: usize,
+        ms: u64,
+    },
+    Every {
+        agent: usize,
+        first_ms: u64,
+        period_ms: u64,
+    },
+    Cancel {
+        nth: usize,
+    },
+    Bus {
+        ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -371,11 +412,19 @@ fn schedule(rt: &Runtime, agents: &[AgentRef<Vec<String>, ()>], ops: &[Op], base
         match *op {
             Op::At { agent, ms: at } => {
                 let label = format!("t{}", handles.len());
-                handles.push(agents[agent].send_at(sig("timer", label), base + ms(at)).unwrap());
+                handles.push(
+                    agents[agent]
+                        .send_at(sig("timer", label), base + ms(at))
+                        .unwrap(),
+                );
             }
             Op::Bus { ms: at } => {
                 let label = format!("t{}", handles.len());
-                handles.push(rt.bus().publish_at(sig("timer", label), base + ms(at)).unwrap());
+                handles.push(
+                    rt.bus()
+                        .publish_at(sig("timer", label), base + ms(at))
+                        .unwrap(),
+                );
             }
             Op::Every {
                 agent,

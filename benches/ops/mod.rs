@@ -639,7 +639,9 @@ pub fn timer_setup(pending: usize, strategy: Strategy) -> Timer {
 /// it fires and is processed.
 pub fn timer_run(t: &Timer) -> u64 {
     let step = std::time::Duration::from_micros(1);
-    t.agent.send_after(tick(&t.payload), step).expect("scheduled");
+    t.agent
+        .send_after(tick(&t.payload), step)
+        .expect("scheduled");
     t.rt.advance(step).expect("deterministic")
 }
 

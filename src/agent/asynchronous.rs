@@ -22,10 +22,10 @@ use super::on_thread;
 use super::turn::Waiting;
 use crate::agent::error::{CallError, SendError};
 use crate::exec::reply::pool as reply_pool;
+use crate::exec::timers::TimerKey;
 use crate::exec::timers::{Fire, nanos};
 use crate::instruction::ReplyTo;
 use crate::signal::Signal;
-use crate::vocab::TimerId;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ enum CallState<R> {
     Waiting {
         slot: Arc<CallSlot<R>>,
         ticket: u64,
-        deadline: Option<TimerId>,
+        deadline: Option<TimerKey>,
     },
     Done,
 }
@@ -231,7 +231,9 @@ where
             self.rt.drive_until_idle();
             return Ok(self.send(signal));
         }
-        self.rt.space.register(self.id.0, &self.space_waiters, waker);
+        self.rt
+            .space
+            .register(self.id.0, &self.space_waiters, waker);
         match self.send(signal) {
             Err(e) if e.is_full() => Err(e.into_signal()),
             done => Ok(done),

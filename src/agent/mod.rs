@@ -22,19 +22,19 @@ mod turn;
 
 use crate::action::{Action, ActionSet, Query};
 pub use crate::exec::AgentAddr;
+use crate::exec::timers::TimerHandle;
 use crate::router::{Pattern, Priority, RouteError, RouteId, Router};
 use crate::signal::{Signal, Text};
 pub use crate::vocab::AgentId;
+use crate::vocab::error::ScheduleError;
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use cell::{AgentCell, AgentKind, AgentTask};
-use crate::exec::timers::TimerHandle;
-use crate::vocab::error::ScheduleError;
 use error::{CallError, QueryError, SendError, SpawnError};
 use routes::{ActionTarget, RouteTable};
 pub use routes::{Predicate, RouteSpec};
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -445,7 +445,11 @@ where
     /// undelivered with the timer's id, and if the runtime shuts down first
     /// the signal comes back in the shutdown report's `pending_timers`.
     /// Nothing is dropped silently. The handle cancels.
-    pub fn send_after(&self, signal: Signal, delay: Duration) -> Result<TimerHandle, ScheduleError> {
+    pub fn send_after(
+        &self,
+        signal: Signal,
+        delay: Duration,
+    ) -> Result<TimerHandle, ScheduleError> {
         let due = self.cell.rt.instant_after(delay);
         self.send_at(signal, due)
     }

@@ -116,7 +116,7 @@ where
                 None => None,
             };
             let Some(mut ins) = next else { break };
-            self.mailbox.pending.fetch_sub(1, Ordering::SeqCst);
+            self.mailbox.pending.fetch_sub(1, Ordering::AcqRel);
             self.rt.space.freed(self.id.0, &self.space_waiters);
             core.failures.clear();
             uncounted.started_one();
@@ -271,7 +271,9 @@ where
         for out in outbound.drain(..) {
             match out {
                 Outbound::SendSelfAfter(signal, delay) => {
-                    let Some(me) = self.me.upgrade() else { continue };
+                    let Some(me) = self.me.upgrade() else {
+                        continue;
+                    };
                     let due = self.rt.instant_after(delay);
                     if let Err(e) = self.rt.schedule_signal(Some(me), signal, due, None) {
                         let signal = Box::new(e.into_signal());
@@ -282,7 +284,9 @@ where
                     }
                 }
                 Outbound::Start(order) => {
-                    let Some(me) = self.me.upgrade() else { continue };
+                    let Some(me) = self.me.upgrade() else {
+                        continue;
+                    };
                     let started_by = signal
                         .as_ref()
                         .map_or_else(|| SignalId::from_text("unknown"), |s| s.id().clone());

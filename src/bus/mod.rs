@@ -14,17 +14,17 @@
 
 use crate::agent::route_cell::RouteCell;
 use crate::agent::routes::RouteTable;
+use crate::exec::timers::TimerHandle;
 use crate::exec::{AgentAddr, Context, Emit};
 use crate::router::{Priority, RouteError, Router};
 use crate::signal::Signal;
+use crate::vocab::error::ScheduleError;
 use crate::vocab::report::{DeliveryFailure, UndeliveredFrom};
 use std::error::Error;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use crate::exec::timers::TimerHandle;
-use crate::vocab::error::ScheduleError;
 
 /// A callback subscriber.
 pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
@@ -365,7 +365,11 @@ impl Bus {
     /// that thread. Deliveries that fail then are recorded as undelivered
     /// with the timer's id; if the runtime shuts down first, the signal
     /// comes back in the shutdown report's `pending_timers`.
-    pub fn publish_after(&self, signal: Signal, delay: Duration) -> Result<TimerHandle, ScheduleError> {
+    pub fn publish_after(
+        &self,
+        signal: Signal,
+        delay: Duration,
+    ) -> Result<TimerHandle, ScheduleError> {
         let due = self.rt.instant_after(delay);
         self.publish_at(signal, due)
     }

@@ -55,8 +55,17 @@
 //! core ─> another agent's mailbox       flushing a batch's emitted signals
 //!      ─> run-queue overflow list       (schedule), reply-slot mutex (replies),
 //!      ─> context's undelivered list    undeliverable emitted signals
+//! core ─> timer queue, work registry   flushing: signals an action scheduled,
+//!                                       async work it started (and the spawner)
+//! core ─> space registry                a turn freed a mailbox slot with senders
+//!                                       waiting (`exec::space`)
 //! routes.writer                         alone (update the spare, swap it in)
 //! ```
+//!
+//! The timer queue, the async-work registry and the space registry are
+//! leaves: the timer thread takes its due timers out under the queue lock
+//! and fires them (a send, a publish, a reply-slot failure) with no lock
+//! held; wakers are woken after their lock is released.
 //!
 //! `core` is only ever locked after winning the claim, so locking it never
 //! blocks. `mailbox.queue`, `in_batch`, `reads`, the run queue and the reply

@@ -8,13 +8,13 @@ use super::AgentTask;
 use super::counters::ShardedCounter;
 use super::run_queue::RunQueue;
 use super::space::SpaceWaiters;
-use super::timers::{Due, Fire, TimerHandle, Timers, nanos};
+use super::timers::{Due, Fire, TimerHandle, TimerKey, Timers, nanos};
 use super::work::{Spawner, WorkSet};
 use crate::imp::Strategy;
 use crate::signal::Signal;
+use crate::vocab::AgentId;
 use crate::vocab::action_error::guarded;
 use crate::vocab::error::{CallError, ScheduleError, SendErrorKind};
-use crate::vocab::{AgentId, TimerId};
 use crate::vocab::report::{
     DeliveryFailure, Failure, FailureHook, Metrics, Undelivered, UndeliveredFrom,
 };
@@ -246,7 +246,8 @@ impl Context {
 
     /// Publishes a signal an action emitted; failures are recorded.
     pub fn publish_emitted(&self, from: AgentId, signal: Signal) {
-        self.emitter.emit(self, UndeliveredFrom::Agent(from), signal);
+        self.emitter
+            .emit(self, UndeliveredFrom::Agent(from), signal);
     }
 
     /// Schedules `fire` `delay` from now (virtual in deterministic mode),
@@ -260,7 +261,7 @@ impl Context {
         due: u64,
         period: Option<Duration>,
         fire: Fire,
-    ) -> Result<TimerId, Fire> {
+    ) -> Result<TimerKey, Fire> {
         let period = period.map_or(0, nanos);
         self.timers.schedule(due, period, fire, || {
             let rt = Arc::downgrade(self);
@@ -329,7 +330,7 @@ impl Context {
     /// (accepted now, or recorded undelivered with the timer's id); an
     /// interval whose agent stopped is cancelled.
     pub fn fire(&self, due: Due) {
-        let from = UndeliveredFrom::Timer(due.id);
+        let from = UndeliveredFrom::Timer(due.key.id);
         match due.fire {
             Fire::Agent { to, signal } => {
                 if let Err(e) = to.deliver(&to, signal) {
@@ -338,7 +339,7 @@ impl Context {
                         SendErrorKind::Stopped | SendErrorKind::ShuttingDown
                     );
                     if due.repeats && gone {
-                        self.timers.cancel(due.id);
+                        self.timers.cancel(due.key);
                     }
                     self.record_undelivered(from, e.into());
                 }
@@ -356,12 +357,11 @@ impl Context {
     /// Deterministic mode: fires every timer due at the virtual now, in
     /// firing order; returns how many fired.
     pub fn fire_due(&self) -> usize {
-        let mut due = Vec::new();
-        self.timers
-            .take_due(self.timers.now_ns(), usize::MAX, &mut due);
-        let n = due.len();
-        for d in due {
-            self.fire(d);
+        let now = self.timers.now_ns();
+        let mut n = 0;
+        while let Some(due) = self.timers.take_one_due(now) {
+            self.fire(due);
+            n += 1;
         }
         n
     }
@@ -370,14 +370,19 @@ impl Context {
     /// has work and nothing more is due (an action may schedule at now);
     /// returns the instructions processed.
     pub fn settle(&self) -> u64 {
-        let mut processed = 0;
+        let before = self.counters.processed.sum();
+        self.settle_here();
+        self.counters.processed.sum() - before
+    }
+
+    fn settle_here(&self) {
         loop {
             let fired = self.fire_due();
-            processed += self.drive_until_idle();
+            self.drive_all();
             // Work the turns started (or woke) is polled before idle.
             let polled = self.work.poll_local(self);
             if fired == 0 && polled == 0 {
-                return processed;
+                return;
             }
         }
     }
@@ -387,14 +392,16 @@ impl Context {
     /// schedules meanwhile fires in its turn); returns the instructions
     /// processed.
     pub fn advance(&self, by: Duration) -> u64 {
+        let before = self.counters.processed.sum();
         let target = self.timers.now_ns().saturating_add(nanos(by));
-        let mut processed = self.settle();
+        self.settle_here();
         while let Some(due) = self.timers.next_due().filter(|&due| due <= target) {
             self.timers.set_now(due);
-            processed += self.settle();
+            self.settle_here();
         }
         self.timers.set_now(target);
-        processed + self.settle()
+        self.settle_here();
+        self.counters.processed.sum() - before
     }
 
     /// Deterministic mode: runs agents on this thread until no agent has
@@ -403,6 +410,12 @@ impl Context {
     /// instructions processed.
     pub fn drive_until_idle(&self) -> u64 {
         let before = self.counters.processed.sum();
+        self.drive_all();
+        self.counters.processed.sum() - before
+    }
+
+    /// [`drive_until_idle`](Self::drive_until_idle) without the count.
+    fn drive_all(&self) {
         loop {
             while self.drive_one() {}
             // A reader or caller on another thread may hold an agent it
@@ -417,7 +430,6 @@ impl Context {
             }
             std::thread::yield_now();
         }
-        self.counters.processed.sum() - before
     }
 
     /// Deterministic mode: this thread claimed an agent to run it inline.

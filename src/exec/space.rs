@@ -4,15 +4,18 @@
 //! again; a turn that takes an instruction out of a mailbox (a slot frees)
 //! wakes the mailbox's registered senders. Each agent counts its waiting
 //! senders in a [`SpaceCount`], so a turn looks at the registry only when
-//! someone waits: one fence and one load per instruction otherwise.
+//! someone waits: one uncontended read-modify-write per instruction otherwise.
 //!
-//! No lost wake-up: the sender increments the count, then re-reads the
-//! queue count; the turn decrements the queue count, then reads the
-//! waiter count; a `SeqCst` fence on both sides means at least one of them
-//! sees the other's write, so the sender either finds the free slot in its
-//! retry or is woken. `tests/loom_space.rs` model-checks this file.
+//! No lost wake-up: the sender increments the waiter count (an acquire
+//! RMW), then re-reads the queue count in its retry; the turn decrements
+//! the queue count, then reads the waiter count with an RMW (`fetch_add(0)`,
+//! release). RMWs on one location read the latest value, so either the
+//! turn's read comes after the sender's increment (it sees the waiter and
+//! wakes it), or the sender's increment reads from the turn's RMW and
+//! synchronizes with it (the retry then sees the freed slot). No fence is
+//! needed on either side. `tests/loom_space.rs` model-checks this file.
 
-use super::sync::{AtomicUsize, Mutex, Ordering, fence};
+use super::sync::{AtomicUsize, Mutex, Ordering};
 use std::collections::HashMap;
 use std::task::Waker;
 
@@ -34,17 +37,15 @@ impl SpaceWaiters {
         {
             let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
             wakers.entry(agent).or_default().push(waker.clone());
-            count.0.fetch_add(1, Ordering::SeqCst);
+            count.0.fetch_add(1, Ordering::AcqRel);
         }
-        fence(Ordering::SeqCst);
     }
 
     /// After a slot of `agent`'s mailbox was freed (its queue count
     /// decremented) or the mailbox closed: wakes its waiting senders, if any.
     #[inline]
     pub fn freed(&self, agent: u64, count: &SpaceCount) {
-        fence(Ordering::SeqCst);
-        if count.0.load(Ordering::SeqCst) != 0 {
+        if count.0.fetch_add(0, Ordering::AcqRel) != 0 {
             self.wake_all(agent, count);
         }
     }
@@ -54,7 +55,7 @@ impl SpaceWaiters {
         let wakers = {
             let mut map = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
             let wakers = map.remove(&agent).unwrap_or_default();
-            count.0.fetch_sub(wakers.len(), Ordering::SeqCst);
+            count.0.fetch_sub(wakers.len(), Ordering::AcqRel);
             wakers
         };
         for w in wakers {

@@ -22,11 +22,12 @@
 //!
 //! [`Instruction::start`]: crate::Instruction::start
 
+use super::timers::TimerKey;
 use super::timers::{Deadline, Fire};
 use super::{AgentTask, Context};
 use crate::signal::{Signal, SignalId};
+use crate::vocab::AgentId;
 use crate::vocab::report::{CancelledWork, DeliveryFailure, UndeliveredFrom};
-use crate::vocab::{AgentId, TimerId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -65,14 +66,14 @@ struct Work {
 struct WorkState {
     settled: bool,
     waker: Option<Waker>,
-    deadline: Option<TimerId>,
+    deadline: Option<TimerKey>,
     on_timeout: Option<Signal>,
 }
 
 impl Work {
     /// Settles the work if nobody did yet; returns the timeout signal and
     /// the deadline timer to cancel (`None` if it was settled already).
-    fn settle(&self) -> Option<(Option<Signal>, Option<TimerId>)> {
+    fn settle(&self) -> Option<(Option<Signal>, Option<TimerKey>)> {
         let mut st = lock(&self.state);
         if st.settled {
             return None;

@@ -412,10 +412,27 @@ impl<T> Router<T> {
 }
 
 /// Splits `ty` on `.` into the front of `buf`, which the caller sized to hold
-/// every segment.
+/// every segment (extra segments are left out).
+///
+/// A plain byte scan: types are short (a few segments of a few bytes), where
+/// `str::split`'s memchr searcher costs more than it saves, and whether it
+/// got inlined moved a lookup by 200 instructions between builds.
+#[inline]
 fn split_into<'a, 'b>(ty: &'a str, buf: &'b mut [&'a str]) -> &'b [&'a str] {
     let mut n = 0;
-    for (slot, seg) in buf.iter_mut().zip(ty.split('.')) {
+    let mut start = 0;
+    for (i, &byte) in ty.as_bytes().iter().enumerate() {
+        if byte == b'.' {
+            // `.` is ASCII: both ends are character boundaries.
+            match (buf.get_mut(n), ty.get(start..i)) {
+                (Some(slot), Some(seg)) => *slot = seg,
+                _ => return &buf[..n],
+            }
+            n += 1;
+            start = i + 1;
+        }
+    }
+    if let (Some(slot), Some(seg)) = (buf.get_mut(n), ty.get(start..)) {
         *slot = seg;
         n += 1;
     }

@@ -12,9 +12,9 @@ use crate::agent::error::SpawnError;
 use crate::agent::{AgentId, AgentRef, AgentSpec};
 use crate::bus::{Bus, BusCore};
 use crate::exec::run_queue::{RunQueue, WorkerQueue};
-use crate::exec::work::Spawner;
 pub use crate::exec::timers::TimerHandle;
 pub use crate::exec::work::BoxFuture;
+use crate::exec::work::Spawner;
 use crate::exec::{Context, ContextConfig};
 use crate::imp::Strategy;
 pub use crate::vocab::report::FailureHook;
@@ -525,10 +525,12 @@ impl Runtime {
 
     /// Threaded mode: waits until every accepted signal has been processed
     /// or dead-lettered (in-flight count zero) or `timeout` passes; returns
-    /// whether it got there. Deterministic mode: same as `run_until_idle`.
+    /// whether it got there. Timers not yet fired and async work not yet
+    /// finished are not in flight (nothing of theirs was accepted yet).
+    /// Deterministic mode: same as `run_until_idle`.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         if self.shared.config.deterministic {
-            self.shared.drive_until_idle();
+            self.shared.settle();
             return self.metrics().in_flight() == 0;
         }
         let deadline = crate::exec::reply::deadline_after(timeout);

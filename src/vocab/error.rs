@@ -354,13 +354,15 @@ impl fmt::Display for ScheduleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScheduleError::ShuttingDown(s) => {
-                write!(f, "cannot schedule `{}`: the runtime is shutting down", s.ty())
+                write!(
+                    f,
+                    "cannot schedule `{}`: the runtime is shutting down",
+                    s.ty()
+                )
             }
-            ScheduleError::Stopped { agent, signal } => write!(
-                f,
-                "cannot schedule `{}`: {agent} was stopped",
-                signal.ty()
-            ),
+            ScheduleError::Stopped { agent, signal } => {
+                write!(f, "cannot schedule `{}`: {agent} was stopped", signal.ty())
+            }
             ScheduleError::ZeroPeriod(s) => write!(
                 f,
                 "cannot schedule `{}` every 0 s: an interval needs a period above zero",

@@ -4,12 +4,12 @@
 
 use super::error::SendError;
 use super::{ActionError, AgentId, SubscriptionId, TimerId};
-use crate::signal::SignalId;
-use std::time::Duration;
 use crate::router::RouteId;
 use crate::signal::Signal;
+use crate::signal::SignalId;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Called for every failed action run (error or panic), on the thread that
 /// ran it. Must not block for long.
