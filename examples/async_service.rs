@@ -195,5 +195,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.pending_timers.len(),
         report.cancelled_work.len()
     );
+    let m = report.metrics;
+    if m.accepted != m.processed + m.dead_lettered {
+        return Err("accounting does not add up".into());
+    }
     Ok(())
 }

@@ -13,9 +13,9 @@ mod sync {
 mod space;
 
 use loom::sync::Arc;
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use space::{SpaceCount, SpaceWaiters};
+use space::{Pending, SpaceWaiters};
 use std::task::{Wake, Waker};
 
 struct Flag(AtomicBool);
@@ -32,15 +32,18 @@ const CAPACITY: usize = 1;
 fn a_waiting_sender_either_finds_the_freed_slot_or_is_woken() {
     loom::model(|| {
         let waiters = Arc::new(SpaceWaiters::default());
-        let count = Arc::new(SpaceCount::default());
-        // The mailbox's queue count: full.
-        let pending = Arc::new(AtomicUsize::new(CAPACITY));
+        // The mailbox's count: full.
+        let pending = Arc::new(Pending::default());
+        for _ in 0..CAPACITY {
+            pending.add_one();
+        }
 
         let turn = {
-            let (waiters, count, pending) = (waiters.clone(), count.clone(), pending.clone());
+            let (waiters, pending) = (waiters.clone(), pending.clone());
             thread::spawn(move || {
-                pending.fetch_sub(1, Ordering::AcqRel);
-                waiters.freed(7, &count);
+                if pending.take(1) {
+                    waiters.wake(7, &pending);
+                }
             })
         };
 
@@ -48,8 +51,8 @@ fn a_waiting_sender_either_finds_the_freed_slot_or_is_woken() {
         // tries again.
         let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
         let waker = Waker::from(flag.clone());
-        waiters.register(7, &count, &waker);
-        let retry_found_room = pending.load(Ordering::Relaxed) < CAPACITY;
+        waiters.register(7, &pending, &waker);
+        let retry_found_room = pending.get(Ordering::Relaxed) < CAPACITY;
         turn.join().unwrap();
         assert!(
             retry_found_room || flag.0.load(Ordering::SeqCst),
@@ -62,22 +65,25 @@ fn a_waiting_sender_either_finds_the_freed_slot_or_is_woken() {
 fn a_close_wakes_every_registered_sender() {
     loom::model(|| {
         let waiters = Arc::new(SpaceWaiters::default());
-        let count = Arc::new(SpaceCount::default());
+        let pending = Arc::new(Pending::default());
         let flags: Vec<_> = (0..2)
             .map(|_| std::sync::Arc::new(Flag(AtomicBool::new(false))))
             .collect();
         let senders: Vec<_> = flags
             .iter()
             .map(|f| {
-                let (waiters, count, waker) =
-                    (waiters.clone(), count.clone(), Waker::from(f.clone()));
-                thread::spawn(move || waiters.register(3, &count, &waker))
+                let (waiters, pending, waker) =
+                    (waiters.clone(), pending.clone(), Waker::from(f.clone()));
+                thread::spawn(move || waiters.register(3, &pending, &waker))
             })
             .collect();
         for s in senders {
             s.join().unwrap();
         }
-        waiters.freed(3, &count);
+        // A close takes what was queued (nothing here) and sees the bit.
+        assert!(pending.take(0));
+        waiters.wake(3, &pending);
         assert!(flags.iter().all(|f| f.0.load(Ordering::SeqCst)));
+        assert!(!pending.take(0), "the bit is cleared once they were woken");
     });
 }

@@ -104,7 +104,7 @@ where
                     DeadLetterReason::AgentStopped => SendErrorKind::Stopped,
                     DeadLetterReason::Shutdown => SendErrorKind::ShuttingDown,
                 }
-            } else if self.mailbox.pending.load(Ordering::Relaxed) >= self.capacity {
+            } else if self.mailbox.pending.get(Ordering::Relaxed) >= self.capacity {
                 SendErrorKind::MailboxFull {
                     capacity: self.capacity,
                 }
@@ -112,7 +112,7 @@ where
                 // Counted before the instruction becomes visible to a runner,
                 // so `processed` can never overtake `accepted`.
                 self.rt.counters.accepted.add(1, Ordering::Relaxed);
-                self.mailbox.pending.fetch_add(1, Ordering::Relaxed);
+                self.mailbox.pending.add_one();
                 inbox.queue.push_back(ins);
                 return Ok(());
             }

@@ -233,7 +233,7 @@ where
         }
         self.rt
             .space
-            .register(self.id.0, &self.space_waiters, waker);
+            .register(self.id.0, &self.mailbox.pending, waker);
         match self.send(signal) {
             Err(e) if e.is_full() => Err(e.into_signal()),
             done => Ok(done),

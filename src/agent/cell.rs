@@ -35,7 +35,7 @@ use crate::agent::error::{CallError, QueryError, SendError};
 pub(crate) use crate::exec::AgentTask;
 use crate::exec::claim::{Claim, Released};
 use crate::exec::reply::ReplySlot;
-use crate::exec::space::SpaceCount;
+use crate::exec::space::Pending;
 use crate::exec::{Context, Runnable};
 use crate::imp::snapshot::StateView;
 use crate::instruction::Instruction;
@@ -89,16 +89,14 @@ pub(crate) struct AgentCell<S, R> {
     /// This agent, for what outlives a turn (async work, timers an action
     /// schedules); weak, so the agent does not keep itself alive.
     pub(super) me: Weak<Self>,
-    /// `send_async`/`send_timeout` callers waiting for mailbox space
-    /// (their wakers wait in the runtime's space registry).
-    pub(super) space_waiters: SpaceCount,
 }
 
 pub(super) struct Mailbox {
     pub queue: Mutex<Inbox>,
     /// Accepted and not yet started (queued or in a taken batch): what the
     /// capacity rule counts, identically with and without batching.
-    pub pending: AtomicUsize,
+    /// With the bit that says senders wait for space (`exec::space`).
+    pub pending: Pending,
 }
 
 pub(super) struct Inbox {
@@ -180,7 +178,7 @@ where
                     queue: VecDeque::new(),
                     closed: None,
                 }),
-                pending: AtomicUsize::new(0),
+                pending: Pending::default(),
             },
             in_batch: Mutex::new(Vec::new()),
             reads: Mutex::new(Vec::new()),
@@ -198,7 +196,6 @@ where
             entries: AtomicUsize::new(0),
             memo_misses: AtomicU64::new(0),
             me,
-            space_waiters: SpaceCount::default(),
             rt,
         }
     }
@@ -266,7 +263,7 @@ where
 
     /// Signals accepted and not yet started.
     pub(crate) fn mailbox_len(&self) -> usize {
-        self.mailbox.pending.load(Ordering::Acquire)
+        self.mailbox.pending.get(Ordering::Acquire)
     }
 }
 

@@ -31,13 +31,14 @@ where
             }
             // Exactly what was taken: an instruction a runner popped just
             // before is still counted, and its runner uncounts it.
-            self.mailbox
-                .pending
-                .fetch_sub(drained.len(), Ordering::AcqRel);
-            drained
+            let waiting = self.mailbox.pending.take(drained.len());
+            (drained, waiting)
         };
+        let (drained, waiting) = drained;
         // Senders waiting for space retry and see the closed mailbox.
-        self.rt.space.freed(self.id.0, &self.space_waiters);
+        if waiting {
+            self.rt.space.wake(self.id.0, &self.mailbox.pending);
+        }
         let pool_kind = self.rt.config.strategy.pool;
         let mut letters = Vec::with_capacity(drained.len());
         for mut ins in drained {

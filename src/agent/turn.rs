@@ -45,7 +45,7 @@ where
 {
     /// Whether anything waits to be served (signals or reads).
     pub(super) fn has_work(&self) -> bool {
-        self.mailbox.pending.load(Ordering::Acquire) > 0 || self.has_reads.load(Ordering::Acquire)
+        self.mailbox.pending.get(Ordering::Acquire) > 0 || self.has_reads.load(Ordering::Acquire)
     }
 
     /// Serves turns on this thread while holding the claim: one turn
@@ -116,8 +116,9 @@ where
                 None => None,
             };
             let Some(mut ins) = next else { break };
-            self.mailbox.pending.fetch_sub(1, Ordering::AcqRel);
-            self.rt.space.freed(self.id.0, &self.space_waiters);
+            if self.mailbox.pending.take(1) {
+                self.rt.space.wake(self.id.0, &self.mailbox.pending);
+            }
             core.failures.clear();
             uncounted.started_one();
             let first = self.execute(core, &mut ins);

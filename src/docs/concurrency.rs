@@ -57,8 +57,8 @@
 //!      ─> context's undelivered list    undeliverable emitted signals
 //! core ─> timer queue, work registry   flushing: signals an action scheduled,
 //!                                       async work it started (and the spawner)
-//! core ─> space registry                a turn freed a mailbox slot with senders
-//!                                       waiting (`exec::space`)
+//! core ─> space registry                a turn freed a mailbox slot while senders
+//!                                       waited (the pending count's top bit, `exec::space`)
 //! routes.writer                         alone (update the spare, swap it in)
 //! ```
 //!

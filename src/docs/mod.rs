@@ -10,6 +10,7 @@
 //! * [`pool`]: where instruction objects and reply slots come from.
 //! * [`snapshot`]: the `fast-path` state snapshot and when it is stale.
 //! * [`features`]: what each cargo feature really switches.
+//! * [`time`]: timers, the virtual clock, async callers and async work.
 //!
 //! The pages describe the code of this version: whoever changes `src/agent`
 //! or `src/exec` updates [`concurrency`] in the same commit.
@@ -19,3 +20,4 @@ pub mod features;
 pub mod layers;
 pub mod pool;
 pub mod snapshot;
+pub mod time;

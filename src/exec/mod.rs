@@ -16,7 +16,8 @@
 //!   runtime, one firing thread, or a virtual clock in deterministic mode).
 //! * [`work`]: async work started by actions, run on the application's
 //!   executor, its result sent back as a signal.
-//! * [`space`]: senders waiting for mailbox space, woken when a slot frees.
+//! * [`space`]: a mailbox's pending count, whose top bit says senders wait
+//!   for space; they are woken when a slot frees.
 //! * [`counters`]: event counters sharded per thread, so senders and workers
 //!   do not bounce one cache line per signal.
 //!

@@ -1,27 +1,59 @@
-//! Senders waiting for mailbox space (`send_async`, `send_timeout`).
+//! A mailbox's count of pending signals, and the senders waiting for
+//! space in it (`send_async`, `send_timeout`).
 //!
 //! A sender that finds a mailbox full registers a waker and then tries
 //! again; a turn that takes an instruction out of a mailbox (a slot frees)
-//! wakes the mailbox's registered senders. Each agent counts its waiting
-//! senders in a [`SpaceCount`], so a turn looks at the registry only when
-//! someone waits: one uncontended read-modify-write per instruction otherwise.
+//! wakes the mailbox's registered senders. Whether anyone waits is one bit
+//! of the mailbox's own count, [`Pending`]: the decrement a turn makes
+//! anyway returns it, so a turn with nobody waiting pays nothing at all.
 //!
-//! No lost wake-up: the sender increments the waiter count (an acquire
-//! RMW), then re-reads the queue count in its retry; the turn decrements
-//! the queue count, then reads the waiter count with an RMW (`fetch_add(0)`,
-//! release). RMWs on one location read the latest value, so either the
-//! turn's read comes after the sender's increment (it sees the waiter and
-//! wakes it), or the sender's increment reads from the turn's RMW and
-//! synchronizes with it (the retry then sees the freed slot). No fence is
-//! needed on either side. `tests/loom_space.rs` model-checks this file.
+//! No lost wake-up: the sender sets the bit (a read-modify-write of the
+//! count) after registering its waker, then retries; the turn's decrement is
+//! a read-modify-write of the same count. Such operations on one location
+//! are totally ordered and each reads the latest value: either the
+//! decrement comes after the bit was set (the turn sees it and wakes the
+//! sender), or the bit-setting reads the decremented count (the retry sees
+//! the free slot). `tests/loom_space.rs` model-checks this file, and fails
+//! when the bit is set with a plain store.
 
 use super::sync::{AtomicUsize, Mutex, Ordering};
 use std::collections::HashMap;
 use std::task::Waker;
 
-/// One agent's count of senders waiting for space.
-#[derive(Default)]
-pub(crate) struct SpaceCount(AtomicUsize);
+/// The bit of [`Pending`] that says senders wait for space.
+const WAITING: usize = 1 << (usize::BITS - 1);
+
+/// Accepted signals not yet started (queued, or in a batch a worker has
+/// taken), plus the "senders waiting" bit.
+pub(crate) struct Pending(AtomicUsize);
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending(AtomicUsize::new(0))
+    }
+}
+
+impl Pending {
+    /// The count.
+    #[inline]
+    pub fn get(&self, order: Ordering) -> usize {
+        self.0.load(order) & !WAITING
+    }
+
+    /// One more accepted signal.
+    #[inline]
+    pub fn add_one(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` signals left the count (started, or handed back by a close);
+    /// returns whether senders wait for space.
+    #[inline]
+    #[must_use]
+    pub fn take(&self, n: usize) -> bool {
+        self.0.fetch_sub(n, Ordering::AcqRel) & WAITING != 0
+    }
+}
 
 /// The runtime's waiting senders, per agent (by the agent's numeric id).
 #[derive(Default)]
@@ -33,30 +65,20 @@ impl SpaceWaiters {
     /// Registers `waker` for `agent`'s mailbox. The caller must try its
     /// send again afterwards: a slot freed before this registration is
     /// seen by that retry, one freed after it wakes `waker`.
-    pub fn register(&self, agent: u64, count: &SpaceCount, waker: &Waker) {
-        {
-            let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
-            wakers.entry(agent).or_default().push(waker.clone());
-            count.0.fetch_add(1, Ordering::AcqRel);
-        }
+    pub fn register(&self, agent: u64, pending: &Pending, waker: &Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        wakers.entry(agent).or_default().push(waker.clone());
+        pending.0.fetch_or(WAITING, Ordering::AcqRel);
     }
 
-    /// After a slot of `agent`'s mailbox was freed (its queue count
-    /// decremented) or the mailbox closed: wakes its waiting senders, if any.
-    #[inline]
-    pub fn freed(&self, agent: u64, count: &SpaceCount) {
-        if count.0.fetch_add(0, Ordering::AcqRel) != 0 {
-            self.wake_all(agent, count);
-        }
-    }
-
+    /// Wakes every sender waiting for `agent`'s mailbox (a slot was freed,
+    /// or the mailbox closed) and clears the bit.
     #[cold]
-    fn wake_all(&self, agent: u64, count: &SpaceCount) {
+    pub fn wake(&self, agent: u64, pending: &Pending) {
         let wakers = {
             let mut map = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
-            let wakers = map.remove(&agent).unwrap_or_default();
-            count.0.fetch_sub(wakers.len(), Ordering::AcqRel);
-            wakers
+            pending.0.fetch_and(!WAITING, Ordering::AcqRel);
+            map.remove(&agent).unwrap_or_default()
         };
         for w in wakers {
             w.wake();
