@@ -95,7 +95,7 @@ fn deterministic_work_returns_as_a_signal_and_deadlines_use_the_virtual_clock() 
         dropped.load(Ordering::SeqCst),
         "the timed-out future was dropped"
     );
-    assert_eq!((rt.pending_work(), rt.pending_timers()), (0, 0));
+    assert_eq!((rt.pending_work(), rt.timer_queue_len()), (0, 0));
 
     agent.send(sig("boom", "")).unwrap();
     rt.run_until_idle().unwrap();
@@ -219,4 +219,34 @@ fn without_a_spawner_a_threaded_runtime_fails_the_action_with_a_clear_message() 
         .unwrap();
     let err = agent.call(sig("go", ""), 10 * SEC).unwrap_err();
     assert!(err.to_string().contains("RuntimeBuilder::spawner"), "{err}");
+}
+
+#[test]
+fn a_panicking_spawner_is_recorded_and_the_agent_keeps_serving() {
+    common::quiet_panics();
+    let rt = Runtime::builder()
+        .workers(1)
+        .spawner(|_work| panic!("deliberate: no executor here"))
+        .build()
+        .unwrap();
+    let agent = rt
+        .spawn(
+            &AgentSpec::<u32, u32>::new(0).on("go", |n: &mut u32, ins: &mut Instruction| {
+                *n += 1;
+                ins.start(async { reply("x", String::new()) })?;
+                Ok(*n)
+            }),
+        )
+        .unwrap();
+    assert_eq!(agent.call(sig("go", ""), 10 * SEC).unwrap(), 1);
+    assert_eq!(agent.call(sig("go", ""), 10 * SEC).unwrap(), 2);
+    let undelivered = rt.take_undelivered();
+    assert_eq!(undelivered.len(), 2);
+    assert!(matches!(
+        &undelivered[0].failure,
+        DeliveryFailure::WorkPanicked { message } if message.contains("spawner panicked")
+    ));
+    assert_eq!(rt.pending_work(), 0);
+    let report = rt.shutdown();
+    assert!(report.cancelled_work.is_empty());
 }

@@ -500,3 +500,52 @@ proptest! {
         rt.shutdown();
     }
 }
+
+#[test]
+fn advancing_to_the_end_of_time_ends() {
+    // An interval's next firing would pass the clock's end: it fires a last
+    // time instead of looping at the end forever.
+    let rt = deterministic();
+    let a = rt.spawn(&logger()).unwrap();
+    let period = Duration::from_secs(1000 * 24 * 3600);
+    let _t = a.send_interval(sig("tick", ""), period).unwrap();
+    rt.advance(Duration::MAX).unwrap();
+    let fired = log_of(&a).len() as u128;
+    assert_eq!(fired, u64::MAX as u128 / period.as_nanos());
+    assert_eq!(rt.pending_timers(), 0);
+}
+
+#[test]
+fn a_shutdown_from_a_callback_on_the_timer_thread_returns_its_report() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let a = rt.spawn(&logger()).unwrap();
+    let later = a
+        .send_after(sig("later", ""), Duration::from_secs(3600))
+        .unwrap();
+    let holder = std::sync::Arc::new(std::sync::Mutex::new(None::<Runtime>));
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let in_callback = holder.clone();
+    let _sub = rt
+        .bus()
+        .subscribe("stop.now", move |_: &Signal| {
+            let rt = in_callback.lock().unwrap().take();
+            if let Some(rt) = rt {
+                let _ = tx.lock().unwrap().send(rt.shutdown());
+            }
+        })
+        .unwrap();
+    rt.bus()
+        .publish_after(sig("stop.now", ""), Duration::from_millis(1))
+        .unwrap();
+    *holder.lock().unwrap() = Some(rt);
+    let report = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the shutdown returned");
+    assert_eq!(report.pending_timers.len(), 1);
+    assert_eq!(report.pending_timers[0].id, later.id());
+    assert_eq!(
+        report.metrics.accepted,
+        report.metrics.processed + report.metrics.dead_lettered
+    );
+}

@@ -114,6 +114,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let CallState::Done = this.state {
+            // Polled after it completed: stays pending, as a fused future.
+            return Poll::Pending;
+        }
         if let CallState::Unsent(_) = this.state {
             let CallState::Unsent(signal) = std::mem::replace(&mut this.state, CallState::Done)
             else {
@@ -130,11 +134,7 @@ where
             deadline,
         } = &mut this.state
         else {
-            // Polled after completion: a contract breach of the caller's;
-            // answer it without panicking.
-            return Poll::Ready(Err(CallError::Timeout {
-                after: this.timeout,
-            }));
+            return Poll::Pending;
         };
         let ticket = *ticket;
         // Help the agent along if it fell idle with our signal queued.
@@ -236,6 +236,12 @@ where
             .register(self.id.0, &self.mailbox.pending, waker);
         match self.send(signal) {
             Err(e) if e.is_full() => Err(e.into_signal()),
+            Err(e) => {
+                // Closed meanwhile: nobody will free a slot, so take the
+                // registration back out (and wake any other waiter).
+                self.rt.space.wake(self.id.0, &self.mailbox.pending);
+                Ok(Err(e))
+            }
             done => Ok(done),
         }
     }
@@ -274,7 +280,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let Some(signal) = this.signal.take() else {
-            return Poll::Ready(Ok(()));
+            // Polled after it completed: stays pending, as a fused future.
+            return Poll::Pending;
         };
         match this.cell.try_send_or_wait(signal, cx.waker()) {
             Ok(done) => Poll::Ready(done),

@@ -390,7 +390,9 @@ where
     /// If the agent is idle, the first poll runs the action on the polling
     /// thread, as `call` does, and completes: no task or thread is woken.
     /// Otherwise the future waits without blocking its thread and is woken
-    /// by the turn that answers. Dropping it after the first poll abandons
+    /// by the turn that answers; `timeout` counts from then (a turn run in
+    /// the first poll is not interrupted). Polled again after it completed,
+    /// it stays pending (a fused future). Dropping it after the first poll abandons
     /// the reply, not the signal: the signal is processed exactly once
     /// (accepted = processed + dead-lettered still holds) and the reply
     /// slot is reused safely. Dropped before its first poll, it sends
@@ -444,7 +446,10 @@ where
     /// refusal then (full mailbox, stopped agent) is recorded as
     /// undelivered with the timer's id, and if the runtime shuts down first
     /// the signal comes back in the shutdown report's `pending_timers`.
-    /// Nothing is dropped silently. The handle cancels.
+    /// Nothing is dropped silently. The handle cancels. Stopping the agent
+    /// does not cancel its timers: each fires into the stopped agent and is
+    /// recorded undelivered (an interval then ends); cancel them first if
+    /// that record is not wanted.
     pub fn send_after(
         &self,
         signal: Signal,
@@ -467,7 +472,9 @@ where
     /// `period` from now, until the handle cancels it, the agent stops or
     /// the runtime shuts down. Fixed rate: each firing is due one period
     /// after the previous one was due, so a late firing does not shift the
-    /// next. Each copy gets a fresh id (each firing is a new event).
+    /// next, and firings missed while the timer thread was held up (a
+    /// suspended process, a slow bus callback) are delivered at once, in a
+    /// burst. Each copy gets a fresh id (each firing is a new event).
     /// Otherwise as [`send_after`](Self::send_after).
     pub fn send_interval(
         &self,

@@ -21,10 +21,12 @@ thread_local! {
 const SENDER_RUN_GAP: Duration = Duration::from_micros(5);
 
 /// Whether this thread may run an agent's turn for a `send` it made: not
-/// from inside a turn, and not before its pause after the last one ended.
+/// from inside a turn, not on a timer thread (a slow action would hold every
+/// timer back), and not before its pause after the last one ended.
 #[inline]
 pub(super) fn may_run_for_send() -> bool {
     !in_any_turn()
+        && !crate::exec::timers::on_timer_thread()
         && NEXT_SENDER_RUN
             .try_with(|next| next.get().is_none_or(|at| Instant::now() >= at))
             .unwrap_or(false)

@@ -13,7 +13,7 @@
 use super::cell::{AgentCell, CallSlot, Core, PendingFailure, lock};
 use super::on_thread;
 use crate::action::{ActionError, guarded};
-use crate::agent::error::CallError;
+use crate::agent::error::{CallError, ScheduleError, SendError, SendErrorKind};
 use crate::instruction::pool;
 use crate::instruction::{Instruction, Outbound};
 use crate::signal::SignalId;
@@ -277,11 +277,14 @@ where
                     };
                     let due = self.rt.instant_after(delay);
                     if let Err(e) = self.rt.schedule_signal(Some(me), signal, due, None) {
-                        let signal = Box::new(e.into_signal());
-                        self.rt.record_undelivered(
-                            UndeliveredFrom::Agent(self.id),
-                            DeliveryFailure::ShuttingDown(signal),
-                        );
+                        let failure = match e {
+                            ScheduleError::Stopped { agent, signal } => DeliveryFailure::Refused(
+                                SendError::new(agent, SendErrorKind::Stopped, *signal),
+                            ),
+                            other => DeliveryFailure::ShuttingDown(Box::new(other.into_signal())),
+                        };
+                        self.rt
+                            .record_undelivered(UndeliveredFrom::Agent(self.id), failure);
                     }
                 }
                 Outbound::Start(order) => {

@@ -270,7 +270,18 @@ impl Context {
                 .spawn(move || {
                     if let Some(rt) = rt.upgrade() {
                         let timers = &rt.timers;
-                        timers.run(|due| rt.fire(due));
+                        // A panic (a waker's, a bus callback's is caught
+                        // already) must not end the thread every timer and
+                        // call deadline depends on.
+                        timers.run(|due| {
+                            if let Err(payload) =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    rt.fire(due)
+                                }))
+                            {
+                                crate::vocab::action_error::discard_panic(payload);
+                            }
+                        });
                     }
                 })
                 .ok()

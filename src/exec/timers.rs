@@ -36,10 +36,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Timers the timer thread takes from the queue per lock (the rest wait for
-/// the next round, so a schedule is never blocked behind a long burst).
-const FIRE_BATCH: usize = 256;
-
 /// A timer as the runtime holds it: its public id and its slab slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
@@ -93,6 +89,19 @@ impl std::fmt::Debug for TimerHandle {
     }
 }
 
+thread_local! {
+    /// Set on the timer thread: it must never run an agent's turn itself
+    /// (`run_on_sender`), or one slow action would hold every timer back.
+    static ON_TIMER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is a runtime's timer thread.
+pub(crate) fn on_timer_thread() -> bool {
+    ON_TIMER_THREAD
+        .try_with(std::cell::Cell::get)
+        .unwrap_or(false)
+}
+
 /// What a timer does when it fires.
 pub(crate) enum Fire {
     /// Sends a signal to an agent.
@@ -113,6 +122,11 @@ pub(crate) enum Fire {
 }
 
 impl Fire {
+    /// A signal timer (not an internal deadline).
+    fn is_signal(&self) -> bool {
+        matches!(self, Fire::Agent { .. } | Fire::Bus { .. })
+    }
+
     /// The next firing of an interval: the same target, a fresh copy of the
     /// signal (deadlines are one-shot: `None`).
     fn again(&self) -> Option<Fire> {
@@ -161,6 +175,8 @@ struct Queue {
     by_due: BTreeMap<(u64, u64), u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Signal timers pending (deadlines of calls and work not counted).
+    signals: usize,
     next_id: u64,
     stopped: bool,
     thread: Option<JoinHandle<()>>,
@@ -190,10 +206,12 @@ impl Queue {
             .as_ref()
             .filter(|e| e.period != 0)
             .and_then(|e| e.fire.again());
-        match again {
-            Some(fire) => {
-                // Fixed rate: one period after the due time it fires for.
-                let next = due.saturating_add(s.entry.as_ref().map_or(0, |e| e.period));
+        let period = s.entry.as_ref().map_or(0, |e| e.period);
+        // Fixed rate: one period after the due time it fires for. An
+        // interval whose next firing would pass the clock's end fires a last
+        // time (so `advance(Duration::MAX)` ends).
+        match (again, due.checked_add(period)) {
+            (Some(fire), Some(next)) => {
                 s.due = next;
                 self.by_due.insert((next, id), slot);
                 Some(Due {
@@ -202,9 +220,12 @@ impl Queue {
                     repeats: true,
                 })
             }
-            None => {
+            _ => {
                 let entry = s.entry.take()?;
                 self.free.push(slot);
+                if entry.fire.is_signal() {
+                    self.signals -= 1;
+                }
                 Some(Due {
                     key,
                     fire: entry.fire,
@@ -296,6 +317,9 @@ impl Timers {
         }
         q.next_id += 1;
         let id = q.next_id;
+        if fire.is_signal() {
+            q.signals += 1;
+        }
         let entry = Some(Entry { fire, period });
         let slot = match q.free.pop() {
             Some(slot) => {
@@ -329,9 +353,12 @@ impl Timers {
             return false;
         };
         let due = s.due;
-        s.entry = None;
+        let signal = s.entry.take().is_some_and(|e| e.fire.is_signal());
         q.by_due.remove(&(due, key.id.0));
         q.free.push(key.slot);
+        if signal {
+            q.signals -= 1;
+        }
         true
     }
 
@@ -340,8 +367,14 @@ impl Timers {
         lock(&self.queue).slot_of(key).is_some()
     }
 
-    /// Pending timers.
+    /// Signal timers pending (intervals count once; the deadlines of
+    /// async calls and work are not counted).
     pub fn len(&self) -> usize {
+        lock(&self.queue).signals
+    }
+
+    /// Everything in the queue, deadlines included.
+    pub fn queued(&self) -> usize {
         lock(&self.queue).by_due.len()
     }
 
@@ -358,12 +391,14 @@ impl Timers {
     }
 
     /// The firing thread's loop: sleeps until the earliest timer is due,
-    /// takes what is due (up to [`FIRE_BATCH`] per lock) and hands each to
-    /// `fire`, until [`stop`](Self::stop).
+    /// then takes due timers one at a time and hands each to `fire`, until
+    /// [`halt`](Self::halt). One at a time, so that a halt (or a cancel)
+    /// between two firings is seen before the next: no timer is ever out
+    /// of the queue and unfired when the shutdown writes its report.
     pub fn run(&self, mut fire: impl FnMut(Due)) {
-        let mut batch = Vec::with_capacity(FIRE_BATCH);
+        ON_TIMER_THREAD.with(|t| t.set(true));
         loop {
-            {
+            let due = {
                 let mut q = lock(&self.queue);
                 loop {
                     if q.stopped {
@@ -371,15 +406,10 @@ impl Timers {
                     }
                     let now = self.now_ns();
                     match q.by_due.first_key_value().map(|(k, _)| k.0) {
-                        Some(due) if due <= now => {
-                            while batch.len() < FIRE_BATCH {
-                                match q.take_one_due(now) {
-                                    Some(due) => batch.push(due),
-                                    None => break,
-                                }
-                            }
-                            break;
-                        }
+                        Some(due) if due <= now => match q.take_one_due(now) {
+                            Some(taken) => break taken,
+                            None => continue,
+                        },
                         Some(due) => {
                             q = self
                                 .changed
@@ -392,23 +422,24 @@ impl Timers {
                         }
                     }
                 }
-            }
-            for due in batch.drain(..) {
-                fire(due);
-            }
+            };
+            fire(due);
         }
     }
 
-    /// Stops the timers (shutdown): no timer fires afterwards, later
-    /// schedules are refused, and the firing thread is joined (unless this
-    /// is it). Returns the signals that were still scheduled, in firing
-    /// order; deadlines are dropped (their calls and work are settled by the
-    /// shutdown itself).
-    pub fn stop(&self) -> Vec<PendingTimer> {
+    /// Stops the timers (shutdown): no timer fires afterwards and later
+    /// schedules are refused. Returns the signals that were still
+    /// scheduled, in firing order (deadlines are dropped: the shutdown
+    /// settles their calls and work itself), and the firing thread, which
+    /// the shutdown joins once every mailbox is closed (a call made on the
+    /// timer thread, by a bus callback, must fail before anyone waits for
+    /// that thread).
+    pub fn halt(&self) -> (Vec<PendingTimer>, Option<JoinHandle<()>>) {
         let (order, mut slots, thread) = {
             let mut q = lock(&self.queue);
             q.stopped = true;
             q.free.clear();
+            q.signals = 0;
             (
                 std::mem::take(&mut q.by_due),
                 std::mem::take(&mut q.slots),
@@ -416,13 +447,8 @@ impl Timers {
             )
         };
         self.changed.notify_all();
-        if let Some(thread) = thread
-            && thread.thread().id() != std::thread::current().id()
-        {
-            let _ = thread.join();
-        }
         let now = self.now_ns();
-        order
+        let pending = order
             .into_iter()
             .filter_map(|((due, id), slot)| {
                 let entry = slots.get_mut(slot as usize)?.entry.take()?;
@@ -439,7 +465,8 @@ impl Timers {
                     period: (entry.period != 0).then(|| Duration::from_nanos(entry.period)),
                 })
             })
-            .collect()
+            .collect();
+        (pending, thread)
     }
 }
 
@@ -506,7 +533,7 @@ mod tests {
         let t = Timers::new(true);
         t.schedule(50, 0, bus("late"), no_thread).ok().unwrap();
         t.set_now(20);
-        let pending = t.stop();
+        let (pending, _) = t.halt();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].due_in, Duration::from_nanos(30));
         assert!(t.schedule(60, 0, bus("x"), no_thread).is_err());

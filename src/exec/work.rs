@@ -262,7 +262,7 @@ impl WorkSet {
             }
         }
         let run: BoxFuture = Box::pin(Run {
-            work,
+            work: work.clone(),
             future: Some(order.future),
             rt: Arc::downgrade(rt),
         });
@@ -274,7 +274,27 @@ impl WorkSet {
             }));
             self.any_woken.store(true, Ordering::Release);
         } else if let Some(spawn) = &self.spawner {
-            spawn(run);
+            // The spawner is application code running inside a turn: a
+            // panic (say, `tokio::spawn` outside a tokio context) must not
+            // unwind through the agent. The work never started; it is
+            // recorded, as a panicking future would be.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| spawn(run))) {
+                let message = crate::vocab::ActionError::from_panic(payload)
+                    .text()
+                    .to_owned();
+                if let Some((_, deadline)) = work.settle() {
+                    if let Some(key) = deadline {
+                        rt.timers.cancel(key);
+                    }
+                    self.forget(work.id);
+                    rt.record_undelivered(
+                        UndeliveredFrom::Work(agent),
+                        DeliveryFailure::WorkPanicked {
+                            message: format!("the spawner panicked: {message}"),
+                        },
+                    );
+                }
+            }
         }
     }
 

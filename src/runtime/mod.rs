@@ -440,9 +440,10 @@ impl Runtime {
     /// polled; the virtual clock does not move (see
     /// [`advance`](Self::advance)).
     ///
-    /// Work that never ends (two agents sending to each other forever)
-    /// never leaves this function; drive such a runtime in bounded steps
-    /// with [`run_steps`](Self::run_steps).
+    /// Work that never ends (two agents sending to each other forever, or
+    /// an async work future that keeps waking itself) never leaves this
+    /// function; drive such a runtime in bounded steps with
+    /// [`run_steps`](Self::run_steps).
     pub fn run_until_idle(&self) -> Result<u64, RunError> {
         if !self.shared.config.deterministic {
             return Err(RunError::NotDeterministic);
@@ -487,9 +488,18 @@ impl Runtime {
         self.shared.timers.now()
     }
 
-    /// Timers scheduled and not yet fired (intervals count once).
+    /// Signals scheduled and not yet fired (intervals count once; the
+    /// deadlines of async calls and async work are not counted).
     pub fn pending_timers(&self) -> usize {
         self.shared.timers.len()
+    }
+
+    /// Everything in the timer queue, including the deadlines of pending
+    /// async calls and async work (tests check that a dropped future takes
+    /// its deadline with it).
+    #[doc(hidden)]
+    pub fn timer_queue_len(&self) -> usize {
+        self.shared.timers.queued()
     }
 
     /// Async work started by actions and not yet settled.
@@ -579,10 +589,11 @@ impl Runtime {
     fn shutdown_inner(&mut self) -> ShutdownReport {
         self.shut_down = true;
         let agents = self.shared.begin_shutdown();
-        // No timer fires once the shutdown has begun: what was scheduled
-        // comes back in the report, never half delivered.
-        let pending_timers = self.shared.timers.stop();
-        let cancelled_work = self.shared.work.cancel_all(&self.shared);
+        // No timer fires once the shutdown has begun (the timer thread
+        // fires one timer at a time and checks between two): what was
+        // scheduled comes back in the report, never half delivered. The
+        // thread is joined below, once the mailboxes are closed.
+        let (pending_timers, timer_thread) = self.shared.timers.halt();
         self.shared.run_queue.stop();
         // Close every mailbox first: each queued signal comes back as a dead
         // letter and each pending call fails, so no turn still running (on
@@ -607,6 +618,16 @@ impl Runtime {
         for agent in &agents {
             agent.quiesce();
         }
+        // The timer thread finishes the firing in hand (a bus callback may
+        // be running on it), unless this is it.
+        if let Some(thread) = timer_thread
+            && thread.thread().id() != me
+        {
+            let _ = thread.join();
+        }
+        // Async work is cancelled once no turn runs any more, so work that
+        // the last turns started is cancelled and listed too.
+        let cancelled_work = self.shared.work.cancel_all(&self.shared);
         // Break the reference cycles agent -> runtime -> bus -> agent.
         self.bus.clear();
         self.shared.run_queue.drain();
