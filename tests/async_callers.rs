@@ -60,6 +60,17 @@ fn gated() -> (AgentSpec<u64, u64>, Gate) {
     (spec, Gate { started, release })
 }
 
+/// A 1-worker runtime and a gated agent (mailbox `capacity`) whose worker
+/// is held inside "hold" until the test releases the gate.
+fn held(capacity: usize) -> (Runtime, AgentRef<u64, u64>, Gate) {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let (spec, gate) = gated();
+    let agent = rt.spawn(&spec.mailbox_capacity(capacity)).unwrap();
+    agent.send(sig("hold", "")).unwrap();
+    gate.started.recv().unwrap();
+    (rt, agent, gate)
+}
+
 fn balanced(rt: Runtime) {
     let report = rt.shutdown();
     let m = report.metrics;
@@ -109,11 +120,7 @@ fn call_async_answers_under_both_tokio_flavours() {
 #[test]
 fn call_async_waits_without_blocking_and_is_woken_by_the_answer() {
     let tokio_rt = current_thread();
-    let rt = Runtime::builder().workers(1).build().unwrap();
-    let (spec, gate) = gated();
-    let agent = rt.spawn(&spec).unwrap();
-    agent.send(sig("hold", "")).unwrap();
-    gate.started.recv().unwrap();
+    let (rt, agent, gate) = held(1024);
     // The agent is busy: the call's first poll is pending, and the one
     // thread of this executor stays free for other tasks meanwhile.
     let a = agent.clone();
@@ -130,11 +137,7 @@ fn call_async_waits_without_blocking_and_is_woken_by_the_answer() {
 #[test]
 fn a_call_async_timeout_is_a_typed_error_and_the_signal_still_runs_once() {
     let tokio_rt = current_thread();
-    let rt = Runtime::builder().workers(1).build().unwrap();
-    let (spec, gate) = gated();
-    let agent = rt.spawn(&spec).unwrap();
-    agent.send(sig("hold", "")).unwrap();
-    gate.started.recv().unwrap();
+    let (rt, agent, gate) = held(1024);
     let a = agent.clone();
     let err = tokio_rt
         .block_on(async move {
@@ -166,11 +169,7 @@ fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 
 #[test]
 fn a_dropped_call_future_keeps_the_accounting_and_leaks_nothing() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
-    let (spec, gate) = gated();
-    let agent = rt.spawn(&spec).unwrap();
-    agent.send(sig("hold", "")).unwrap();
-    gate.started.recv().unwrap();
+    let (rt, agent, gate) = held(1024);
 
     // Never polled: nothing is sent.
     drop(agent.call_async(sig("inc", ""), LONG));
@@ -272,11 +271,7 @@ fn send_async_returns_other_refusals_at_once() {
 
 #[test]
 fn a_stop_wakes_a_sender_waiting_for_space() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
-    let (spec, gate) = gated();
-    let agent = rt.spawn(&spec.mailbox_capacity(1)).unwrap();
-    agent.send(sig("hold", "")).unwrap();
-    gate.started.recv().unwrap();
+    let (rt, agent, gate) = held(1);
     agent.send(sig("inc", "")).unwrap();
     let a = agent.clone();
     let waiting = std::thread::spawn(move || a.send_timeout(sig("inc", ""), LONG));
@@ -300,11 +295,7 @@ fn a_stop_wakes_a_sender_waiting_for_space() {
 
 #[test]
 fn send_timeout_waits_for_space_or_hands_the_signal_back() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
-    let (spec, gate) = gated();
-    let agent = rt.spawn(&spec.mailbox_capacity(1)).unwrap();
-    agent.send(sig("hold", "")).unwrap();
-    gate.started.recv().unwrap();
+    let (rt, agent, gate) = held(1);
     agent.send(sig("inc", "")).unwrap();
     let full = agent
         .send_timeout(sig("inc", "back"), Duration::from_millis(10))

@@ -148,11 +148,18 @@ fn threaded_work_runs_on_the_applications_executor() {
     let (tx, rx) = mpsc::channel::<String>();
     let tx = std::sync::Mutex::new(tx);
     let dropped = Arc::new(AtomicBool::new(false));
+    // The "service" answers when the test says so: the work waits on a
+    // tokio channel, on tokio's threads, while the agent's worker is free.
+    let (answer, answered) = tokio::sync::oneshot::channel::<&'static str>();
+    let answered = std::sync::Mutex::new(Some(answered));
     let spec = AgentSpec::<()>::new(())
-        .on("fetch", |_: &mut (), ins: &mut Instruction| {
-            ins.start(async {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                reply("fetched", "slow".into())
+        .on("fetch", move |_: &mut (), ins: &mut Instruction| {
+            let Some(answered) = answered.lock().unwrap().take() else {
+                return Err(ActionError::rejected("one fetch only"));
+            };
+            ins.start(async move {
+                let text = answered.await.unwrap_or("dropped");
+                reply("fetched", text.into())
             })
         })
         .on("hang", {
@@ -189,8 +196,12 @@ fn threaded_work_runs_on_the_applications_executor() {
             let _ = done_tx.lock().unwrap().send(());
         })
         .unwrap();
-    agent.send(sig("fetch", "")).unwrap();
+    // The reply comes once the action committed: its work is in flight,
+    // and the agent serves other signals while it waits.
+    agent.call(sig("fetch", ""), 10 * SEC).unwrap();
+    assert_eq!(rt.pending_work(), 1);
     agent.send(sig("hang", "")).unwrap();
+    answer.send("slow").unwrap();
     assert_eq!(rx.recv_timeout(10 * SEC).unwrap(), "fetched slow");
     done_rx.recv_timeout(10 * SEC).unwrap();
     // The executor drops the timed-out future at its next poll (it was woken).

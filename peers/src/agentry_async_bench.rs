@@ -15,38 +15,20 @@
 //! * busy round trip: the same while a stream task `send_async`s ticks in
 //!   batches of `STREAM_BATCH`, each followed by a `call_async`.
 
+use crate::agentry_bench::{ping, spec, tick};
 use crate::async_client::{stream_batches, timed_round_trips};
 use crate::contender::{
     BoxError, Busy, Contender, FAN_IN_PRODUCERS, FAN_IN_RECEIVERS, Hooks, Latch, STREAM_BATCH,
     Stream, check, fan_in_target,
 };
-use agentry::{AgentRef, AgentSpec, Instruction, Runtime, Signal};
+use agentry::{AgentRef, Runtime};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const PAYLOAD: &[u8] = b"12345678";
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 type Agent = AgentRef<u64, u64>;
-
-fn tick() -> Result<Signal, BoxError> {
-    Ok(Signal::new("tick", "/bench", PAYLOAD)?)
-}
-
-fn ping() -> Result<Signal, BoxError> {
-    Ok(Signal::new("ping", "/bench", PAYLOAD)?)
-}
-
-fn spec(hooks: Hooks) -> AgentSpec<u64, u64> {
-    AgentSpec::<u64, u64>::new(0)
-        .on("tick", move |n: &mut u64, _: &mut Instruction| {
-            *n += 1;
-            hooks.after(*n);
-            Ok(*n)
-        })
-        .on("ping", |n: &mut u64, _: &mut Instruction| Ok(*n))
-}
 
 async fn call(agent: &Agent) -> Result<u64, BoxError> {
     Ok(agent.call_async(ping()?, CALL_TIMEOUT).await?)

@@ -40,11 +40,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 type Agent = AgentRef<u64, u64>;
 
-fn tick() -> Result<Signal, BoxError> {
+pub(crate) fn tick() -> Result<Signal, BoxError> {
     Ok(Signal::new("tick", "/bench", PAYLOAD)?)
 }
 
-fn ping() -> Result<Signal, BoxError> {
+pub(crate) fn ping() -> Result<Signal, BoxError> {
     Ok(Signal::new("ping", "/bench", PAYLOAD)?)
 }
 
@@ -54,7 +54,7 @@ fn prebuild(n: u64, make: fn() -> Result<Signal, BoxError>) -> Result<Vec<Signal
 
 /// The receiving agent: `tick` counts (then runs the hooks), `ping`
 /// replies with the count.
-fn spec(hooks: Hooks) -> AgentSpec<u64, u64> {
+pub(crate) fn spec(hooks: Hooks) -> AgentSpec<u64, u64> {
     AgentSpec::<u64, u64>::new(0)
         .on("tick", move |n: &mut u64, _: &mut Instruction| {
             *n += 1;

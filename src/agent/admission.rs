@@ -2,7 +2,7 @@
 //! the mailbox, or handed back inside a [`SendError`]. `call` also runs the
 //! agent on the caller's thread when nobody else is running it.
 
-use super::cell::{AgentCell, AgentTask, lock};
+use super::cell::{AgentCell, AgentTask, CallSlot, lock};
 use super::on_thread;
 use super::turn::Waiting;
 use crate::agent::error::{CallError, SendError, SendErrorKind};
@@ -161,6 +161,33 @@ where
             ),
             None => None,
         };
+        let (slot, ticket) = self.start_call(signal)?;
+        let deadline = deadline_after(timeout);
+        let done = || slot.is_ready(ticket);
+        let waiting = Waiting {
+            done: &done,
+            sink: Arc::as_ptr(&slot).cast::<()>(),
+            ticket,
+        };
+        let result = if self.rt.config.deterministic {
+            slot.wait(ticket, deadline, || {
+                self.help(&waiting) || self.rt.drive_one()
+            })
+        } else {
+            slot.wait(ticket, deadline, || self.help(&waiting))
+        };
+        let result = result.unwrap_or(Err(CallError::Timeout { after: timeout }));
+        reply_pool::release(self.rt.config.strategy.pool, slot);
+        result
+    }
+
+    /// Enqueues `signal` with a fresh reply ticket, then runs the agent on
+    /// this thread (up to that signal) if nobody runs it, or announces it.
+    /// Shared by `call` and `call_async`.
+    pub(super) fn start_call(
+        self: &Arc<Self>,
+        signal: Signal,
+    ) -> Result<(Arc<CallSlot<R>>, u64), CallError> {
         let pool_kind = self.rt.config.strategy.pool;
         let slot = reply_pool::lease::<Result<R, CallError>>(pool_kind);
         let ticket = slot.arm();
@@ -172,7 +199,6 @@ where
             reply_pool::release(pool_kind, slot);
             return Err(CallError::Send(e));
         }
-        let deadline = deadline_after(timeout);
         let done = || slot.is_ready(ticket);
         let waiting = Waiting {
             done: &done,
@@ -185,16 +211,7 @@ where
         } else {
             self.notify(|| self.clone());
         }
-        let result = if self.rt.config.deterministic {
-            slot.wait(ticket, deadline, || {
-                self.help(&waiting) || self.rt.drive_one()
-            })
-        } else {
-            slot.wait(ticket, deadline, || self.help(&waiting))
-        };
-        let result = result.unwrap_or(Err(CallError::Timeout { after: timeout }));
-        reply_pool::release(pool_kind, slot);
-        result
+        Ok((slot, ticket))
     }
 
     /// Runs the agent on this thread until `done()` holds or it has no more

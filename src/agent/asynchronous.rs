@@ -24,7 +24,6 @@ use crate::agent::error::{CallError, SendError};
 use crate::exec::reply::pool as reply_pool;
 use crate::exec::timers::TimerKey;
 use crate::exec::timers::{Fire, nanos};
-use crate::instruction::ReplyTo;
 use crate::signal::Signal;
 use std::future::Future;
 use std::pin::Pin;
@@ -70,29 +69,13 @@ where
         if on_thread::is_running(cell.id) {
             return Err(CallError::Reentrant { agent: cell.id });
         }
-        let pool_kind = cell.rt.config.strategy.pool;
-        let slot = reply_pool::lease::<Result<R, CallError>>(pool_kind);
-        let ticket = slot.arm();
-        let reply = ReplyTo {
-            sink: slot.clone(),
-            ticket,
-        };
-        if let Err(e) = cell.enqueue(signal, Some(reply)) {
-            reply_pool::release(pool_kind, slot);
-            return Err(CallError::Send(e));
-        }
+        let (slot, ticket) = cell.start_call(signal)?;
         let done = || slot.is_ready(ticket);
         let waiting = Waiting {
             done: &done,
             sink: Arc::as_ptr(&slot).cast::<()>(),
             ticket,
         };
-        if cell.claim_inline() {
-            cell.run_claimed(Some(&waiting));
-            cell.release_inline(|| cell.clone());
-        } else {
-            cell.notify(|| cell.clone());
-        }
         if cell.rt.config.deterministic {
             while !slot.is_ready(ticket) && (cell.help(&waiting) || cell.rt.drive_one()) {}
         }
