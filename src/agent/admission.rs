@@ -68,6 +68,21 @@ where
     /// Routes `signal`, takes an instruction from the pool and puts it in the
     /// mailbox, without announcing it.
     pub(super) fn enqueue(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
+        let result = self.enqueue_routed(signal, reply);
+        if let Err(e) = &result {
+            let reason = match e.kind() {
+                SendErrorKind::MailboxFull { .. } => "full",
+                SendErrorKind::NoRoute => "no_route",
+                SendErrorKind::Stopped => "stopped",
+                SendErrorKind::ShuttingDown => "shutting_down",
+                SendErrorKind::PredicatePanicked { .. } => "predicate_panicked",
+            };
+            self.kind.obs.refused(self.id.0, reason, e.signal().ty());
+        }
+        result
+    }
+
+    fn enqueue_routed(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
         if self.rt.is_shutting_down() {
             return Err(SendError::new(self.id, SendErrorKind::ShuttingDown, signal));
         }
@@ -113,6 +128,8 @@ where
                 // so `processed` can never overtake `accepted`.
                 self.rt.counters.accepted.add(1, Ordering::Relaxed);
                 self.mailbox.pending.add_one();
+                self.kind.obs.accepted();
+                ins.origin.capture();
                 inbox.queue.push_back(ins);
                 return Ok(());
             }
