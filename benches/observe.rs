@@ -3,10 +3,11 @@
 //! with the features compiled in and nothing listening, with a
 //! `tracing-subscriber` registry installed (spans are created, entered and
 //! closed; nothing is printed), and with a Prometheus recorder installed.
-//! Compare with `cargo bench --bench dispatch` of a build without them.
+//! Without the features only the first row runs: the baseline.
 //!
 //! ```sh
-//! cargo bench --bench observe --features tracing,metrics
+//! cargo bench --bench observe                              # neither compiled in
+//! cargo bench --bench observe --features tracing,metrics   # all three rows
 //! ```
 
 mod common;
@@ -38,6 +39,7 @@ fn observe(c: &mut Criterion) {
         let (rt, agent) = setup();
         group.bench_function("nothing_listening", |b| b.iter(|| burst(&rt, &agent)));
     }
+    #[cfg(feature = "tracing")]
     {
         let subscriber = tracing_subscriber::registry();
         tracing::subscriber::with_default(subscriber, || {
@@ -45,6 +47,7 @@ fn observe(c: &mut Criterion) {
             group.bench_function("tracing_registry", |b| b.iter(|| burst(&rt, &agent)));
         });
     }
+    #[cfg(feature = "metrics")]
     {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         metrics::with_local_recorder(&recorder, || {

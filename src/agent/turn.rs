@@ -122,19 +122,16 @@ where
             }
             core.failures.clear();
             uncounted.started_one();
-            let scope = self.kind.obs.instruction(
-                &ins.origin,
-                &InstructionInfo {
-                    agent: self.id.0,
-                    signal: ins.signal(),
-                    action: ins
-                        .routes
-                        .first()
-                        .map_or("", |r| self.kind.actions.name(r.action)),
-                    batch_index: n,
-                    call: ins.reply.is_some(),
-                },
-            );
+            let scope = self.kind.obs.instruction(&ins.origin, || InstructionInfo {
+                agent: self.id.0,
+                signal: ins.signal(),
+                action: ins
+                    .routes
+                    .first()
+                    .map_or("", |r| self.kind.actions.name(r.action)),
+                batch_index: n,
+                call: ins.reply.is_some(),
+            });
             let first = self.execute(core, &mut ins);
             n += 1;
             unpublished = true;

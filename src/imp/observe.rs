@@ -244,7 +244,11 @@ impl KindObs {
     /// An instruction of this type starts: enters its span (a child of the
     /// sender's) and records its queue wait.
     #[inline]
-    pub fn instruction(&self, origin: &Origin, info: &InstructionInfo<'_>) -> InstructionScope<'_> {
+    pub fn instruction<'i>(
+        &self,
+        origin: &Origin,
+        info: impl FnOnce() -> InstructionInfo<'i>,
+    ) -> InstructionScope<'_> {
         #[cfg(feature = "metrics")]
         let now = {
             let now = Instant::now();
@@ -254,11 +258,13 @@ impl KindObs {
             self.m.depth.decrement(1.0);
             now
         };
+        #[cfg(not(feature = "tracing"))]
         let _ = (origin, info);
         InstructionScope {
             #[cfg(feature = "tracing")]
             // Nothing listening at INFO: no span at all (one load).
             _entered: tracing::level_enabled!(tracing::Level::INFO).then(|| {
+                let info = info();
                 let parent = origin.span.as_ref().and_then(|s| s.id());
                 tracing::info_span!(
                     target: "agentry",
