@@ -87,6 +87,14 @@
 //! action starts async work with [`Instruction::start`] and gets its result
 //! back as a signal.
 //!
+//! ## Observability
+//! Features `tracing` (a span per instruction, a child of the sender's
+//! span, and events for refusals, failures, dead letters, undelivered
+//! signals, stops and shutdown) and `metrics` (counters, histograms and
+//! gauges per agent type through the `metrics` facade); both off by
+//! default and compiled out when off. README "Observability" lists every
+//! name and label.
+//!
 //! ## Optimizations
 //! `fast-path`, `zero-copy`, `pooling`, `batching` and `mimalloc` are cargo
 //! features that change speed and allocation, never results.

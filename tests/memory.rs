@@ -77,12 +77,16 @@ fn an_idle_agent_and_a_queued_signal_are_small() {
             warm[0].send(Signal::new("t", "/m", "").unwrap()).unwrap();
         }
         let per_signal = live(&region) / N as i64;
+        // The observability features carry the sender's span and the accept
+        // time with each queued signal (zero bytes without them).
+        let origin = size_of::<agentry::imp::observe::Origin>() as i64;
+        let target = 256 + origin;
         println!(
-            "  {name:<10} per idle agent {per_agent} B (target <= 512), per queued signal {per_signal} B + payload (target <= 256)"
+            "  {name:<10} per idle agent {per_agent} B (target <= 512), per queued signal {per_signal} B + payload (target <= {target})"
         );
         assert!(per_agent <= 512, "{name}: {per_agent} B per idle agent");
         assert!(
-            per_signal <= 256,
+            per_signal <= target,
             "{name}: {per_signal} B per queued signal"
         );
         drop(agents);

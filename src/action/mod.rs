@@ -83,6 +83,13 @@ impl<S, R> ActionSet<S, R> {
         self.entries.get(index as usize).map(|(_, a)| a.as_ref())
     }
 
+    /// The name of the action at `index` (`""` if there is none).
+    pub fn name(&self, index: u32) -> &str {
+        self.entries
+            .get(index as usize)
+            .map_or("", |(n, _)| n.as_str())
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_str())
     }

@@ -69,7 +69,7 @@ where
     /// mailbox, without announcing it.
     pub(super) fn enqueue(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
         if self.rt.is_shutting_down() {
-            return Err(SendError::new(self.id, SendErrorKind::ShuttingDown, signal));
+            return Err(self.refuse(SendErrorKind::ShuttingDown, signal));
         }
         let pool_kind = self.rt.config.strategy.pool;
         let mut ins = pool::checkout(pool_kind);
@@ -88,12 +88,12 @@ where
                     route: panic.route,
                     message: panic.message,
                 };
-                return Err(SendError::new(self.id, kind, signal));
+                return Err(self.refuse(kind, signal));
             }
         }
         if ins.routes.is_empty() {
             pool::give_back(pool_kind, ins);
-            return Err(SendError::new(self.id, SendErrorKind::NoRoute, signal));
+            return Err(self.refuse(SendErrorKind::NoRoute, signal));
         }
         ins.load(self.id, signal);
         ins.reply = reply;
@@ -113,6 +113,8 @@ where
                 // so `processed` can never overtake `accepted`.
                 self.rt.counters.accepted.add(1, Ordering::Relaxed);
                 self.mailbox.pending.add_one();
+                self.kind.obs.accepted();
+                ins.origin.capture();
                 inbox.queue.push_back(ins);
                 return Ok(());
             }
@@ -128,9 +130,23 @@ where
         ins.reply = None;
         pool::give_back(pool_kind, ins);
         match signal {
-            Some(signal) => Err(SendError::new(self.id, refused, signal)),
+            Some(signal) => Err(self.refuse(refused, signal)),
             None => unreachable!("an enqueued instruction always holds its signal"),
         }
+    }
+
+    /// The error of a refused send, reported to the observability hooks.
+    #[cold]
+    fn refuse(&self, kind: SendErrorKind, signal: Signal) -> SendError {
+        let reason = match &kind {
+            SendErrorKind::MailboxFull { .. } => "full",
+            SendErrorKind::NoRoute => "no_route",
+            SendErrorKind::Stopped => "stopped",
+            SendErrorKind::ShuttingDown => "shutting_down",
+            SendErrorKind::PredicatePanicked { .. } => "predicate_panicked",
+        };
+        self.kind.obs.refused(self.id.0, reason, signal.ty());
+        SendError::new(self.id, kind, signal)
     }
 
     pub(crate) fn send(self: &Arc<Self>, signal: Signal) -> Result<(), SendError> {

@@ -37,6 +37,7 @@ use crate::exec::claim::{Claim, Released};
 use crate::exec::reply::ReplySlot;
 use crate::exec::space::Pending;
 use crate::exec::{Context, Runnable};
+use crate::imp::observe::KindObs;
 use crate::imp::snapshot::StateView;
 use crate::instruction::Instruction;
 use crate::router::RouteId;
@@ -48,6 +49,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// An agent type, compiled once from its spec and shared by its agents.
 pub(crate) struct AgentKind<S, R> {
+    /// Spans and metrics of this agent type (features `tracing`, `metrics`).
+    pub obs: KindObs,
     /// `Atomicity::InPlace`: the state a panicking action restarts from.
     /// `None`: `Atomicity::Rollback` (copy before each action).
     pub restart: Option<S>,

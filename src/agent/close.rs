@@ -64,6 +64,13 @@ where
             .counters
             .dead_lettered
             .fetch_add(letters.len() as u64, Ordering::Release);
+        let reason = match reason {
+            DeadLetterReason::AgentStopped => "stopped",
+            DeadLetterReason::Shutdown => "shutdown",
+        };
+        self.kind
+            .obs
+            .dead_lettered(self.id.0, letters.len(), reason);
         letters
     }
 

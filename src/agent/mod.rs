@@ -253,6 +253,7 @@ where
             queries.push(query.clone());
         }
         Ok(AgentKind {
+            obs: crate::imp::observe::KindObs::new(self.name.as_deref()),
             restart: match self.atomicity {
                 Atomicity::Rollback => None,
                 Atomicity::InPlace => Some(self.initial.clone()),
@@ -526,6 +527,7 @@ where
     pub fn stop(&self) -> StopReport {
         let dead_letters = AgentTask::close(&*self.cell, DeadLetterReason::AgentStopped);
         AgentTask::quiesce(&*self.cell);
+        self.cell.kind.obs.stopped(self.id().0, dead_letters.len());
         self.cell.rt.deregister(self.id());
         StopReport {
             agent: self.id(),

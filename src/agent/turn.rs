@@ -14,6 +14,7 @@ use super::cell::{AgentCell, CallSlot, Core, PendingFailure, lock};
 use super::on_thread;
 use crate::action::{ActionError, guarded};
 use crate::agent::error::{CallError, ScheduleError, SendError, SendErrorKind};
+use crate::imp::observe::InstructionInfo;
 use crate::instruction::pool;
 use crate::instruction::{Instruction, Outbound};
 use crate::signal::SignalId;
@@ -121,6 +122,16 @@ where
             }
             core.failures.clear();
             uncounted.started_one();
+            let scope = self.kind.obs.instruction(&ins.origin, || InstructionInfo {
+                agent: self.id.0,
+                signal: ins.signal(),
+                action: ins
+                    .routes
+                    .first()
+                    .map_or("", |r| self.kind.actions.name(r.action)),
+                batch_index: n,
+                call: ins.reply.is_some(),
+            });
             let first = self.execute(core, &mut ins);
             n += 1;
             unpublished = true;
@@ -130,6 +141,7 @@ where
                 unpublished = false;
                 self.finish(core, &mut ins, first);
             }
+            drop(scope);
             pool::give_back(pool_kind, ins);
             if mine {
                 core.continue_batch = batched && !lock(&self.in_batch).is_empty();
@@ -155,6 +167,9 @@ where
         let is_call = ins.reply.is_some();
         let mut first_error = None;
         for f in core.failures.drain(..) {
+            self.kind
+                .obs
+                .failed(self.id.0, f.route.get(), &f.error, is_call);
             self.rt.report_failure(&Failure {
                 agent: self.id,
                 route: f.route,

@@ -24,6 +24,13 @@
 //! any runtime does. Both buffers are compiled and unit-tested against each
 //! other.
 //!
+//! **Observability, not optimizations.** `tracing` and `metrics` swap in
+//! the two halves of `src/imp/observe.rs`: a span per instruction (a child
+//! of the sender's span) and events; counters, histograms and gauges per
+//! agent type. With both off its types are zero-sized and its hooks empty
+//! inline functions, so the default and `full` builds are unchanged (the
+//! CI gate holds them to their baselines).
+//!
 //! **Not runtime switches.** `mimalloc` only installs mimalloc as the global
 //! allocator of the examples and benchmarks (the library never sets one:
 //! that is the application's choice). `full` is the four runtime

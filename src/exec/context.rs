@@ -202,11 +202,14 @@ impl Context {
         }
         registry.insert(id, task);
         self.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        crate::imp::observe::live_agents(registry.len());
         true
     }
 
     pub fn deregister(&self, id: AgentId) {
-        lock(&self.registry).remove(&id);
+        let mut registry = lock(&self.registry);
+        registry.remove(&id);
+        crate::imp::observe::live_agents(registry.len());
     }
 
     /// Marks the runtime as shutting down and takes every live agent, in id order.
@@ -214,6 +217,7 @@ impl Context {
         let mut registry = lock(&self.registry);
         self.shutting_down.store(true, Ordering::Release);
         let mut agents: Vec<_> = registry.drain().map(|(_, a)| a).collect();
+        crate::imp::observe::live_agents(0);
         agents.sort_by_key(|a| a.id());
         agents
     }
@@ -234,6 +238,7 @@ impl Context {
 
     pub fn record_undelivered(&self, from: UndeliveredFrom, failure: DeliveryFailure) {
         self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
+        crate::imp::observe::undelivered(&from, &failure);
         let mut kept = lock(&self.undelivered);
         if kept.len() < self.config.undelivered_limit {
             kept.push(Undelivered { from, failure });

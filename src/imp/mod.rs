@@ -10,6 +10,7 @@
 //! oracle, and one benchmark run can compare them. The hidden
 //! `RuntimeBuilder::strategy` takes a [`Strategy`] explicitly.
 
+pub mod observe;
 pub mod payload;
 pub mod pool;
 pub mod reply;
@@ -75,12 +76,14 @@ impl Default for Strategy {
 
 /// The names of the optimization features enabled in this build, for reports.
 pub fn enabled_features() -> &'static [&'static str] {
-    const ALL: [(&str, bool); 5] = [
+    const ALL: [(&str, bool); 7] = [
         ("fast-path", cfg!(feature = "fast-path")),
         ("zero-copy", cfg!(feature = "zero-copy")),
         ("pooling", cfg!(feature = "pooling")),
         ("batching", cfg!(feature = "batching")),
         ("mimalloc", cfg!(feature = "mimalloc")),
+        ("tracing", cfg!(feature = "tracing")),
+        ("metrics", cfg!(feature = "metrics")),
     ];
     const fn count() -> usize {
         let mut n = 0;

@@ -15,6 +15,7 @@ pub(crate) mod pool;
 use crate::exec::AgentAddr;
 use crate::exec::reply::ReplySink;
 use crate::exec::work::WorkOrder;
+use crate::imp::observe::Origin;
 use crate::imp::pool::{Magazine, Pools, Recycle};
 use crate::router::RouteId;
 use crate::signal::{Payload, Signal, SignalId};
@@ -57,6 +58,8 @@ pub struct Instruction {
     agent: AgentId,
     /// Whether the runtime can run async work (`start`).
     pub(crate) can_start: bool,
+    /// The sender's span and the accept time (features `tracing`, `metrics`).
+    pub(crate) origin: Origin,
 }
 
 /// A route resolved to an action of the agent.
@@ -94,6 +97,7 @@ impl Instruction {
             outbound: Vec::new(),
             agent: AgentId(0),
             can_start: false,
+            origin: Origin::default(),
         }
     }
 
@@ -103,6 +107,7 @@ impl Instruction {
         self.reply = None;
         self.current = 0;
         self.agent = AgentId(0);
+        self.origin.clear();
         self.routes.clear();
         self.outbound.clear();
         if self.routes.capacity() > KEEP_CAPACITY {

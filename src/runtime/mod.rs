@@ -638,6 +638,12 @@ impl Runtime {
         // they count as processed, and accepted = processed + dead-lettered
         // holds in the report.
         metrics.processed += crate::agent::running_instructions();
+        crate::imp::observe::shutdown(
+            metrics.accepted,
+            metrics.processed,
+            metrics.dead_lettered,
+            pending_timers.len(),
+        );
         ShutdownReport {
             metrics,
             dead_letters,

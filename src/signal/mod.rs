@@ -115,6 +115,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 use validate::is_json_content_type;
 
+impl crate::imp::observe::SignalView for Signal {
+    fn id(&self) -> &dyn std::fmt::Display {
+        &self.id
+    }
+    fn ty(&self) -> &str {
+        &self.ty
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn traceparent(&self) -> Option<&str> {
+        self.extension("traceparent")
+            .and_then(ExtensionValue::as_str)
+    }
+}
+
 /// The content type text data gets when none is set.
 pub const TEXT_PLAIN_UTF8: &str = "text/plain; charset=utf-8";
 
