@@ -309,7 +309,9 @@ where
                     let started_by = signal
                         .as_ref()
                         .map_or_else(|| SignalId::from_text("unknown"), |s| s.id().clone());
-                    self.rt.work.start(&self.rt, self.id, started_by, me, order);
+                    self.rt
+                        .work
+                        .start(&self.rt, self.id, started_by, me, *order);
                 }
                 Outbound::Publish(signal) => self.rt.publish_emitted(self.id, signal),
                 Outbound::Send(to, signal) => {

@@ -396,7 +396,7 @@ impl Context {
             let fired = self.fire_due();
             self.drive_all();
             // Work the turns started (or woke) is polled before idle.
-            let polled = self.work.poll_local(self);
+            let polled = self.work.poll_local();
             if fired == 0 && polled == 0 {
                 return;
             }

@@ -300,7 +300,7 @@ impl WorkSet {
 
     /// Deterministic mode: polls every woken local future once, in start
     /// order; returns how many were polled.
-    pub fn poll_local(&self, _rt: &Context) -> usize {
+    pub fn poll_local(&self) -> usize {
         if !self.any_woken.swap(false, Ordering::AcqRel) {
             return 0;
         }

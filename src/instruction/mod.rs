@@ -76,8 +76,9 @@ pub(crate) enum Outbound {
     Send(AgentAddr, Signal),
     /// A signal to this agent, after a delay.
     SendSelfAfter(Signal, Duration),
-    /// Async work whose result comes back to this agent.
-    Start(WorkOrder),
+    /// Async work whose result comes back to this agent (boxed: it is
+    /// rare, and the emit variants' size is what every batch moves).
+    Start(Box<WorkOrder>),
 }
 
 /// Where a `call`'s answer goes.
@@ -313,7 +314,7 @@ impl Instruction {
                 "async work needs an executor: build the runtime with `RuntimeBuilder::spawner`",
             ));
         }
-        self.outbound.push(Outbound::Start(order));
+        self.outbound.push(Outbound::Start(Box::new(order)));
         Ok(())
     }
 }

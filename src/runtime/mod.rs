@@ -522,7 +522,7 @@ impl Runtime {
         let before = self.shared.counters.processed.sum();
         let mut turns = 0;
         self.shared.fire_due();
-        self.shared.work.poll_local(&self.shared);
+        self.shared.work.poll_local();
         while turns < max_turns && self.shared.drive_one() {
             turns += 1;
         }
