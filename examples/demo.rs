@@ -95,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "agentry demo: {} orders, 2 workers, features [{}]",
         ORDERS,
-        agentry::imp::enabled_features().join(", ")
+        agentry::enabled_features().join(", ")
     );
 
     let inventory = rt.spawn(
@@ -228,7 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("inventory left: {:?}", inventory.state()?.units);
     println!(
         "orders agent recorded {count} (query answered from {})",
-        if rt.strategy().fast_path {
+        if agentry::enabled_features().contains(&"fast-path") {
             "a snapshot"
         } else {
             "the mailbox"

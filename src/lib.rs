@@ -120,24 +120,36 @@ mod vocab;
 
 pub use action::{Action, ActionError, ActionErrorKind, Query};
 pub use agent::error::{
-    CallError, QueryError, ScheduleError, SendError, SendErrorKind, SpawnError,
+    CallError, LookupError, QueryError, ScheduleError, SendError, SendErrorKind, SpawnError,
 };
 pub use agent::{
-    AgentAddr, AgentId, AgentRef, AgentSpec, Atomicity, MemoStats, RouteInfo, RouteSpec, StopReport,
+    AgentAddr, AgentId, AgentRef, AgentSpec, AgentStopped, Atomicity, MemoStats, MonitorId,
+    RestartFrom, RestartPolicy, RouteInfo, RouteSpec, StopReason, StopReport, Undeliverable,
 };
 pub use bus::{Bus, MAX_PUBLISH_DEPTH, PublishError, PublishReport, SubscriptionId};
 pub use instruction::Instruction;
 pub use router::{Pattern, PatternError, Priority, RouteError, RouteId};
 pub use runtime::report::{
-    CancelledWork, DeadLetter, DeadLetterReason, DeliveryFailure, Failure, Metrics, PendingTimer,
-    ShutdownReport, TimerTarget, Undelivered, UndeliveredFrom,
+    CancelledWork, DeadLetter, DeadLetterReason, DeliveryFailure, Drain, Failure, Metrics,
+    PendingTimer, ShutdownReport, TimerTarget, Undelivered, UndeliveredFrom,
 };
-pub use runtime::{BoxFuture, BuildError, RunError, Runtime, RuntimeBuilder, Steps, TimerHandle};
+pub use runtime::{
+    BoxFuture, BuildError, FailureHook, RunError, Runtime, RuntimeBuilder, Steps, TimerHandle,
+    UndeliveredHook,
+};
 pub use signal::{
     DecodeError, ExtensionValue, Limits, Payload, Signal, SignalBuilder, SignalError, SignalId,
     Text,
 };
 pub use vocab::TimerId;
+
+/// The optimization and observability features this build of agentry was
+/// compiled with, by name (`"fast-path"`, `"batching"`, ...), for a
+/// program's banner or a benchmark report. Features never change results,
+/// only speed and allocation (see [`docs::features`]).
+pub fn enabled_features() -> &'static [&'static str] {
+    imp::enabled_features()
+}
 
 /// Internals exposed for the benchmarks; not part of the API.
 #[doc(hidden)]

@@ -49,9 +49,41 @@ where
     }
 }
 
+/// A registered action: one that answers calls with an `R`, or a
+/// send-only one (returns `()`; a `call` routed to it first is refused).
+pub(crate) enum Handler<S, R> {
+    Reply(Arc<dyn Action<S, R>>),
+    SendOnly(Arc<dyn Action<S, ()>>),
+}
+
+impl<S, R> Clone for Handler<S, R> {
+    fn clone(&self) -> Self {
+        match self {
+            Handler::Reply(a) => Handler::Reply(a.clone()),
+            Handler::SendOnly(a) => Handler::SendOnly(a.clone()),
+        }
+    }
+}
+
+impl<S: 'static, R: 'static> Handler<S, R> {
+    /// Runs the action; a send-only one has no reply.
+    #[inline]
+    pub fn run(&self, state: &mut S, ins: &mut Instruction) -> Result<Option<R>, ActionError> {
+        match self {
+            Handler::Reply(a) => a.run(state, ins).map(Some),
+            Handler::SendOnly(a) => a.run(state, ins).map(|()| None),
+        }
+    }
+
+    /// Whether it answers calls.
+    pub fn replies(&self) -> bool {
+        matches!(self, Handler::Reply(_))
+    }
+}
+
 /// An agent type's named actions (the registry routes point into).
 pub(crate) struct ActionSet<S, R> {
-    entries: Vec<(Text, Arc<dyn Action<S, R>>)>,
+    entries: Vec<(Text, Handler<S, R>)>,
 }
 
 impl<S, R> Default for ActionSet<S, R> {
@@ -64,7 +96,7 @@ impl<S, R> Default for ActionSet<S, R> {
 
 impl<S, R> ActionSet<S, R> {
     /// Registers `action` under `name`; `false` if the name is taken.
-    pub fn register(&mut self, name: Text, action: Arc<dyn Action<S, R>>) -> bool {
+    pub fn register(&mut self, name: Text, action: Handler<S, R>) -> bool {
         if self.index_of(&name).is_some() {
             return false;
         }
@@ -79,8 +111,8 @@ impl<S, R> ActionSet<S, R> {
             .map(|i| i as u32)
     }
 
-    pub fn get(&self, index: u32) -> Option<&dyn Action<S, R>> {
-        self.entries.get(index as usize).map(|(_, a)| a.as_ref())
+    pub fn get(&self, index: u32) -> Option<&Handler<S, R>> {
+        self.entries.get(index as usize).map(|(_, a)| a)
     }
 
     /// The name of the action at `index` (`""` if there is none).
@@ -103,8 +135,8 @@ mod tests {
     fn registry_refuses_duplicate_names() {
         let mut set = ActionSet::<u8, ()>::default();
         let noop = |_: &mut u8, _: &mut Instruction| Ok(());
-        assert!(set.register(Text::from("a"), Arc::new(noop)));
-        assert!(!set.register(Text::from("a"), Arc::new(noop)));
+        assert!(set.register(Text::from("a"), Handler::Reply(Arc::new(noop))));
+        assert!(!set.register(Text::from("a"), Handler::SendOnly(Arc::new(noop))));
         assert_eq!(set.index_of("a"), Some(0));
         assert_eq!(set.names().collect::<Vec<_>>(), ["a"]);
     }

@@ -6,6 +6,7 @@ use super::cell::{AgentCell, AgentTask, CallSlot, lock};
 use super::on_thread;
 use super::turn::Waiting;
 use crate::agent::error::{CallError, SendError, SendErrorKind};
+use crate::exec::Context;
 use crate::exec::claim::Notified;
 use crate::exec::reply::deadline_after;
 use crate::exec::reply::pool as reply_pool;
@@ -17,6 +18,15 @@ use crate::vocab::report::DeadLetterReason;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// With intake not open: whether a signal sent now is refused. A shutdown
+/// refuses everything; a graceful drain refuses only what comes from
+/// outside the runtime, and takes what its turns, timers and async work
+/// send, so the work already accepted runs to its end.
+#[cold]
+pub(crate) fn refuses_now(rt: &Context) -> bool {
+    rt.is_shutting_down() || !(on_thread::in_any_turn() || crate::exec::is_internal())
+}
 
 impl<S, R> AgentCell<S, R>
 where
@@ -67,8 +77,24 @@ where
 
     /// Routes `signal`, takes an instruction from the pool and puts it in the
     /// mailbox, without announcing it.
+    #[inline]
     pub(super) fn enqueue(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
-        if self.rt.is_shutting_down() {
+        self.enqueue_as(signal, reply, false)
+    }
+
+    /// [`enqueue`](Self::enqueue), into a slot reserved before if
+    /// `reserved` (see [`reserve_slot`](Self::reserve_slot)); the slot is
+    /// used or released whatever happens.
+    pub(super) fn enqueue_as(
+        &self,
+        signal: Signal,
+        reply: Option<ReplyTo>,
+        reserved: bool,
+    ) -> Result<(), SendError> {
+        if !self.rt.intake_open() && refuses_now(&self.rt) {
+            if reserved {
+                self.release_slot();
+            }
             return Err(self.refuse(SendErrorKind::ShuttingDown, signal));
         }
         let pool_kind = self.rt.config.strategy.pool;
@@ -84,6 +110,9 @@ where
             Ok(MemoOutcome::Off) => {}
             Err(panic) => {
                 pool::give_back(pool_kind, ins);
+                if reserved {
+                    self.release_slot();
+                }
                 let kind = SendErrorKind::PredicatePanicked {
                     route: panic.route,
                     message: panic.message,
@@ -93,18 +122,34 @@ where
         }
         if ins.routes.is_empty() {
             pool::give_back(pool_kind, ins);
+            if reserved {
+                self.release_slot();
+            }
             return Err(self.refuse(SendErrorKind::NoRoute, signal));
+        }
+        if reply.is_some() {
+            let first = ins.routes[0].action;
+            if self.kind.actions.get(first).is_some_and(|a| !a.replies()) {
+                pool::give_back(pool_kind, ins);
+                let action = self.kind.actions.name(first).to_owned();
+                return Err(self.refuse(SendErrorKind::SendOnly { action }, signal));
+            }
         }
         ins.load(self.id, signal);
         ins.reply = reply;
         let refused = {
             let mut inbox = lock(&self.mailbox.queue);
+            if reserved {
+                inbox.reserved -= 1;
+            }
             if let Some(reason) = inbox.closed {
                 match reason {
                     DeadLetterReason::AgentStopped => SendErrorKind::Stopped,
                     DeadLetterReason::Shutdown => SendErrorKind::ShuttingDown,
                 }
-            } else if self.mailbox.pending.get(Ordering::Relaxed) >= self.capacity {
+            } else if !reserved
+                && self.mailbox.pending.get(Ordering::Relaxed) + inbox.reserved >= self.capacity
+            {
                 SendErrorKind::MailboxFull {
                     capacity: self.capacity,
                 }
@@ -135,6 +180,59 @@ where
         }
     }
 
+    /// Reserves a mailbox slot for `signal` (`exec::reserve`): refused as a
+    /// send would be (shutting down, no route, stopped, full), otherwise
+    /// the slot counts against the capacity until
+    /// [`enqueue_as`](Self::enqueue_as) uses it or
+    /// [`release_slot`](Self::release_slot) gives it back.
+    pub(super) fn reserve_slot(&self, signal: &Signal) -> Result<(), SendErrorKind> {
+        if !self.rt.intake_open() && refuses_now(&self.rt) {
+            return Err(SendErrorKind::ShuttingDown);
+        }
+        let pool_kind = self.rt.config.strategy.pool;
+        let mut ins = pool::checkout(pool_kind);
+        let resolved = self.routes.load().resolve(signal, &mut ins.routes);
+        let routed = !ins.routes.is_empty();
+        pool::give_back(pool_kind, ins);
+        match resolved {
+            Err(panic) => {
+                return Err(SendErrorKind::PredicatePanicked {
+                    route: panic.route,
+                    message: panic.message,
+                });
+            }
+            Ok(_) if !routed => return Err(SendErrorKind::NoRoute),
+            Ok(_) => {}
+        }
+        let mut inbox = lock(&self.mailbox.queue);
+        if let Some(reason) = inbox.closed {
+            return Err(match reason {
+                DeadLetterReason::AgentStopped => SendErrorKind::Stopped,
+                DeadLetterReason::Shutdown => SendErrorKind::ShuttingDown,
+            });
+        }
+        if self.mailbox.pending.get(Ordering::Relaxed) + inbox.reserved >= self.capacity {
+            drop(inbox);
+            self.rt
+                .counters
+                .refused_full
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(SendErrorKind::MailboxFull {
+                capacity: self.capacity,
+            });
+        }
+        inbox.reserved += 1;
+        Ok(())
+    }
+
+    /// Gives back a reserved slot unused; wakes senders waiting for space.
+    pub(super) fn release_slot(&self) {
+        lock(&self.mailbox.queue).reserved -= 1;
+        if self.mailbox.pending.is_waiting() {
+            self.rt.space.wake(self.id.0, &self.mailbox.pending);
+        }
+    }
+
     /// The error of a refused send, reported to the observability hooks.
     #[cold]
     fn refuse(&self, kind: SendErrorKind, signal: Signal) -> SendError {
@@ -144,6 +242,7 @@ where
             SendErrorKind::Stopped => "stopped",
             SendErrorKind::ShuttingDown => "shutting_down",
             SendErrorKind::PredicatePanicked { .. } => "predicate_panicked",
+            SendErrorKind::SendOnly { .. } => "send_only",
         };
         self.kind.obs.refused(self.id.0, reason, signal.ty());
         SendError::new(self.id, kind, signal)

@@ -51,9 +51,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 pub(crate) struct AgentKind<S, R> {
     /// Spans and metrics of this agent type (features `tracing`, `metrics`).
     pub obs: KindObs,
-    /// `Atomicity::InPlace`: the state a panicking action restarts from.
-    /// `None`: `Atomicity::Rollback` (copy before each action).
-    pub restart: Option<S>,
+    /// How a failed action is undone.
+    pub atomicity: super::Atomicity,
+    /// The state a panicking action restarts from when the restart policy
+    /// says `Initial` (`None`: the last committed state).
+    pub restart_initial: Option<S>,
+    /// What an emit that cannot be delivered does.
+    pub undeliverable: super::Undeliverable,
+    /// Restarts allowed within a window; one more panic stops the agent.
+    pub restart_limit: Option<(u32, std::time::Duration)>,
     pub name: Option<Text>,
     pub actions: ActionSet<S, R>,
     pub queries: Vec<Arc<dyn Query<S, R>>>,
@@ -63,6 +69,8 @@ pub(crate) struct AgentKind<S, R> {
 
 pub(crate) struct AgentCell<S, R> {
     pub(super) id: AgentId,
+    /// The key it was spawned under (`Runtime::spawn_keyed`).
+    pub(crate) key: Option<Text>,
     pub(crate) rt: Arc<Context>,
     pub(crate) kind: Arc<AgentKind<S, R>>,
     pub(crate) routes: RouteCell<ActionTarget>,
@@ -105,6 +113,9 @@ pub(super) struct Mailbox {
 pub(super) struct Inbox {
     pub queue: VecDeque<Box<Instruction>>,
     pub closed: Option<DeadLetterReason>,
+    /// Slots reserved for required emits of actions not yet committed
+    /// (`exec::reserve`): counted against the capacity with `pending`.
+    pub reserved: usize,
 }
 
 pub(super) struct Core<S> {
@@ -119,6 +130,9 @@ pub(super) struct Core<S> {
     /// rest in `in_batch` before taking anything new (kept here, where only
     /// the claim holder looks, instead of locking `in_batch` every turn).
     pub continue_batch: bool,
+    /// Restart-limit bookkeeping, allocated at the first panic of an agent
+    /// whose policy has a limit (an idle agent pays one pointer).
+    pub panics: Option<Box<super::supervision::PanicLog>>,
 }
 
 /// An action run that failed, reported when its instruction is finished.
@@ -167,11 +181,13 @@ where
         kind: Arc<AgentKind<S, R>>,
         state: S,
         capacity: usize,
+        key: Option<Text>,
         me: Weak<Self>,
     ) -> Self {
         let view = StateView::new(rt.config.strategy.fast_path, &state);
         AgentCell {
             id,
+            key,
             routes: RouteCell::new(kind.routes.clone()),
             kind,
             claim: Claim::new(),
@@ -180,6 +196,7 @@ where
                 queue: Mutex::new(Inbox {
                     queue: VecDeque::new(),
                     closed: None,
+                    reserved: 0,
                 }),
                 pending: Pending::default(),
             },
@@ -192,6 +209,7 @@ where
                 spare: None,
                 failures: Vec::new(),
                 continue_batch: false,
+                panics: None,
             }),
             view,
             capacity,
@@ -322,5 +340,23 @@ where
 
     fn is_closed(&self) -> bool {
         self.is_stopped()
+    }
+
+    fn reserve(&self, signal: &Signal) -> Result<(), crate::agent::error::SendErrorKind> {
+        self.reserve_slot(signal)
+    }
+
+    fn unreserve(&self) {
+        self.release_slot();
+    }
+
+    fn deliver_reserved(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError> {
+        self.enqueue_as(signal, None, true)?;
+        self.notify(|| me.clone());
+        Ok(())
+    }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }

@@ -16,10 +16,16 @@ where
 {
     /// Closes the mailbox and hands back everything not yet started.
     pub(super) fn close_mailbox(&self, reason: DeadLetterReason) -> Vec<DeadLetter> {
+        self.close_mailbox_once(reason).unwrap_or_default()
+    }
+
+    /// [`close_mailbox`](Self::close_mailbox); `None` if it was closed
+    /// already (by another stop, or the shutdown).
+    pub(super) fn close_mailbox_once(&self, reason: DeadLetterReason) -> Option<Vec<DeadLetter>> {
         let drained = {
             let mut inbox = lock(&self.mailbox.queue);
             if inbox.closed.is_some() {
-                return Vec::new();
+                return None;
             }
             inbox.closed = Some(reason);
             self.closed.store(true, Ordering::Release);
@@ -71,7 +77,7 @@ where
         self.kind
             .obs
             .dead_lettered(self.id.0, letters.len(), reason);
-        letters
+        Some(letters)
     }
 
     /// Waits until no thread runs the agent (the instruction in progress

@@ -1,5 +1,5 @@
 //! Errors of sending to, calling, querying and spawning agents.
 
 pub use crate::vocab::error::{
-    CallError, QueryError, ScheduleError, SendError, SendErrorKind, SpawnError,
+    CallError, LookupError, QueryError, ScheduleError, SendError, SendErrorKind, SpawnError,
 };

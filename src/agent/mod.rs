@@ -9,6 +9,7 @@
 //! the untyped one, for sending from actions and the bus.
 
 mod admission;
+pub(crate) use admission::refuses_now;
 mod asynchronous;
 pub(crate) mod cell;
 mod close;
@@ -18,16 +19,18 @@ pub(crate) use on_thread::running_instructions;
 mod read_lane;
 pub(crate) mod route_cell;
 pub(crate) mod routes;
+mod supervision;
 mod turn;
+pub use supervision::{MonitorId, RestartFrom, RestartPolicy};
 
-use crate::action::{Action, ActionSet, Query};
+use crate::action::{Action, ActionSet, Handler, Query};
 pub use crate::exec::AgentAddr;
 use crate::exec::timers::TimerHandle;
 use crate::router::{Pattern, Priority, RouteError, RouteId, Router};
 use crate::signal::{Signal, Text};
 pub use crate::vocab::AgentId;
 use crate::vocab::error::ScheduleError;
-use crate::vocab::report::{DeadLetter, DeadLetterReason};
+pub use crate::vocab::report::{AgentStopped, StopReason, StopReport};
 use cell::{AgentCell, AgentKind, AgentTask};
 use error::{CallError, QueryError, SendError, SpawnError};
 use routes::{ActionTarget, RouteTable};
@@ -79,11 +82,13 @@ use std::time::{Duration, Instant};
 pub struct AgentSpec<S, R = ()> {
     initial: S,
     name: Option<Text>,
-    actions: Vec<(Text, Arc<dyn Action<S, R>>)>,
+    actions: Vec<(Text, Handler<S, R>)>,
     routes: Vec<RouteSpec>,
     queries: Vec<QueryDecl<S, R>>,
     mailbox_capacity: Option<usize>,
     atomicity: Atomicity,
+    restart: Option<RestartPolicy>,
+    undeliverable: Undeliverable,
     /// Compiled once per route-memo setting (index: `fast_path as usize`).
     compiled: [OnceLock<Compiled<S, R>>; 2],
 }
@@ -118,6 +123,31 @@ pub enum Atomicity {
     InPlace,
 }
 
+/// What an agent type's emits and sends do when they cannot be delivered
+/// (a receiver's mailbox is full or it stopped, nobody subscribes).
+///
+/// | | the action | the signal |
+/// |---|---|---|
+/// | `Record` (default) | commits; its caller gets its reply | counted, kept in `Runtime::take_undelivered`, given to the `on_undelivered` hook |
+/// | `FailAction` | fails and is undone; its caller gets an `Undeliverable` error | not sent (nothing the action emitted is) |
+///
+/// `FailAction` makes every `emit` and `send_to` of the agent type behave
+/// as [`Instruction::emit_or_fail`] and
+/// [`Instruction::send_to_or_fail`]: each receiver reserves a mailbox slot
+/// when the action returns, before it commits. It costs a route lookup and
+/// a lock per receiver at that moment; signals scheduled with
+/// `send_self_after` and async work's results are not covered (they are
+/// accepted later, when they fire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Undeliverable {
+    /// Commit the action; record the signal as undelivered.
+    #[default]
+    Record,
+    /// Fail the action (undone, its caller gets the error).
+    FailAction,
+}
+
 /// A query as declared: pattern, priority, handler.
 type QueryDecl<S, R> = (Text, i32, Arc<dyn Query<S, R>>);
 type Compiled<S, R> = Result<Arc<AgentKind<S, R>>, SpawnError>;
@@ -137,6 +167,8 @@ where
             queries: Vec::new(),
             mailbox_capacity: None,
             atomicity: Atomicity::Rollback,
+            restart: None,
+            undeliverable: Undeliverable::Record,
             compiled: [OnceLock::new(), OnceLock::new()],
         }
     }
@@ -147,9 +179,23 @@ where
         self
     }
 
-    /// Registers an action under `name`; routes refer to it by name.
+    /// Registers an action under `name`; routes refer to it by name. Its
+    /// `R` is the reply of a [`call`](AgentRef::call) routed to it first.
     pub fn action(mut self, name: impl Into<Text>, action: impl Action<S, R>) -> Self {
-        self.actions.push((name.into(), Arc::new(action)));
+        self.actions
+            .push((name.into(), Handler::Reply(Arc::new(action))));
+        self
+    }
+
+    /// Registers a send-only action under `name`: it returns `()` whatever
+    /// the agent's reply type, for signals that are sent, never called (a
+    /// reset, a tick, a notification). A `call` whose first route runs it
+    /// is refused at once with [`SendErrorKind::SendOnly`](crate::SendErrorKind::SendOnly)
+    /// (the signal handed back, nothing run), so no call site needs a
+    /// placeholder reply or an `unreachable!()`.
+    pub fn send_action(mut self, name: impl Into<Text>, action: impl Action<S, ()>) -> Self {
+        self.actions
+            .push((name.into(), Handler::SendOnly(Arc::new(action))));
         self
     }
 
@@ -166,17 +212,46 @@ where
 
     /// Registers `action` and routes `pattern` to it in one step (the action
     /// is named after the pattern, with `#2`, `#3`... if the name is taken).
-    pub fn on(self, pattern: &'static str, action: impl Action<S, R>) -> Self {
-        let taken = |n: &str| self.actions.iter().any(|(name, _)| name.as_str() == n);
-        let name = if taken(pattern) {
-            let k = (2..)
-                .find(|k| !taken(&format!("{pattern}#{k}")))
-                .unwrap_or(2);
-            Text::from(format!("{pattern}#{k}"))
-        } else {
-            Text::from(pattern)
-        };
+    pub fn on(self, pattern: impl Into<Text>, action: impl Action<S, R>) -> Self {
+        let pattern = pattern.into();
+        let name = self.free_name(&pattern);
         self.action(name.clone(), action).route(pattern, name)
+    }
+
+    /// [`on`](Self::on) for a send-only action (see
+    /// [`send_action`](Self::send_action)): it returns `()`.
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, Instruction, Runtime, SendErrorKind, Signal, CallError};
+    ///
+    /// // Calls get a `u32`; the reset route is for sends and returns nothing.
+    /// let spec = AgentSpec::<u32, u32>::new(0)
+    ///     .on("hits.add", |n: &mut u32, _: &mut Instruction| { *n += 1; Ok(*n) })
+    ///     .on_send("hits.reset", |n: &mut u32, _: &mut Instruction| { *n = 0; Ok(()) });
+    /// let rt = Runtime::builder().deterministic().build()?;
+    /// let hits = rt.spawn(&spec)?;
+    /// assert_eq!(hits.call(Signal::new("hits.add", "/t", "")?, None)?, 1);
+    /// hits.send(Signal::new("hits.reset", "/t", "")?)?;
+    /// let refused = hits.call(Signal::new("hits.reset", "/t", "")?, None).unwrap_err();
+    /// assert!(matches!(refused, CallError::Send(ref e) if matches!(e.kind(), SendErrorKind::SendOnly { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_send(self, pattern: impl Into<Text>, action: impl Action<S, ()>) -> Self {
+        let pattern = pattern.into();
+        let name = self.free_name(&pattern);
+        self.send_action(name.clone(), action).route(pattern, name)
+    }
+
+    /// `pattern`, or `pattern#2`, `pattern#3`... if an action has the name.
+    fn free_name(&self, pattern: &Text) -> Text {
+        let taken = |n: &str| self.actions.iter().any(|(name, _)| name.as_str() == n);
+        if !taken(pattern) {
+            return pattern.clone();
+        }
+        let k = (2..)
+            .find(|k| !taken(&format!("{pattern}#{k}")))
+            .unwrap_or(2);
+        Text::from(format!("{pattern}#{k}"))
     }
 
     /// Registers a read-only query for signal types matching `pattern`,
@@ -197,6 +272,27 @@ where
     /// [`Atomicity::Rollback`]); see [`Atomicity`] for the trade-off.
     pub fn atomicity(mut self, atomicity: Atomicity) -> Self {
         self.atomicity = atomicity;
+        self
+    }
+
+    /// What an agent does when an action panics: restart from the last
+    /// committed or the initial state, at most so many times within a
+    /// window, then stop (see [`RestartPolicy`] and the notes of
+    /// [`Runtime::take_stopped`](crate::Runtime::take_stopped)). Without
+    /// one, a panic restarts the agent as its [`Atomicity`] says, with no
+    /// limit. Errors an action returns are answers, not crashes: only
+    /// panics count. `RestartFrom::LastCommitted` needs
+    /// `Atomicity::Rollback` (`InPlace` keeps no copy to go back to);
+    /// spawning refuses the pair with [`SpawnError::Restart`].
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = Some(policy);
+        self
+    }
+
+    /// What this type's emits and sends do when they cannot be delivered
+    /// (default [`Undeliverable::Record`]); see [`Undeliverable`].
+    pub fn undeliverable(mut self, choice: Undeliverable) -> Self {
+        self.undeliverable = choice;
         self
     }
 
@@ -252,12 +348,24 @@ where
             query_router.insert(pattern, priority, i as u32);
             queries.push(query.clone());
         }
+        let restart = self
+            .restart
+            .unwrap_or(RestartPolicy::default_for(self.atomicity));
+        let restart_initial = match (restart.restart_from(), self.atomicity) {
+            (RestartFrom::Initial, _) => Some(self.initial.clone()),
+            (RestartFrom::LastCommitted, Atomicity::Rollback) => None,
+            (RestartFrom::LastCommitted, Atomicity::InPlace) => {
+                return Err(SpawnError::Restart(
+                    "a restart from the last committed state needs `Atomicity::Rollback` (`InPlace` keeps no copy to go back to); use `RestartPolicy::from_initial()`",
+                ));
+            }
+        };
         Ok(AgentKind {
             obs: crate::imp::observe::KindObs::new(self.name.as_deref()),
-            restart: match self.atomicity {
-                Atomicity::Rollback => None,
-                Atomicity::InPlace => Some(self.initial.clone()),
-            },
+            atomicity: self.atomicity,
+            restart_initial,
+            restart_limit: restart.limit(),
+            undeliverable: self.undeliverable,
             name: self.name.clone(),
             actions,
             queries,
@@ -283,16 +391,6 @@ impl<S, R> fmt::Debug for AgentSpec<S, R> {
             .field("mailbox_capacity", &self.mailbox_capacity)
             .finish()
     }
-}
-
-/// What [`AgentRef::stop`] hands back: every signal that was accepted but not
-/// processed.
-#[derive(Debug)]
-pub struct StopReport {
-    /// The stopped agent.
-    pub agent: AgentId,
-    /// Signals still queued when the agent stopped, in queue order.
-    pub dead_letters: Vec<DeadLetter>,
 }
 
 /// Route-memo counters of one agent (`fast-path`; zero without it).
@@ -363,6 +461,16 @@ where
         self.cell.kind.name.as_deref()
     }
 
+    /// The key it was spawned under
+    /// ([`Runtime::spawn_keyed`](crate::Runtime::spawn_keyed)), if any.
+    pub fn key(&self) -> Option<&str> {
+        self.cell.key.as_deref()
+    }
+
+    pub(crate) fn key_text(&self) -> Option<&Text> {
+        self.cell.key.as_ref()
+    }
+
     /// Sends `signal` (fire and forget). It is routed now, on this thread;
     /// refused signals come back inside the error (full mailbox, no route,
     /// stopped agent, shutdown). Signals from one sender are processed in
@@ -375,17 +483,28 @@ where
     }
 
     /// Sends `signal` and waits up to `timeout` for the reply of its first
-    /// route's action (or the first error of any of its actions). If the agent
-    /// is idle, the action runs on this thread: no thread is woken.
-    /// In deterministic mode the runtime is driven until idle instead and the
-    /// timeout does not apply.
-    pub fn call(&self, signal: Signal, timeout: Duration) -> Result<R, CallError> {
-        self.cell.call(signal, timeout)
+    /// route's action (or the first error of any of its actions); `None`
+    /// waits for the runtime's
+    /// [`default_timeout`](crate::RuntimeBuilder::default_timeout), a
+    /// `Duration` for that long. If the agent is idle, the action runs on
+    /// this thread: no thread is woken. In deterministic mode the runtime is
+    /// driven until idle instead and the timeout does not apply.
+    pub fn call(
+        &self,
+        signal: Signal,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<R, CallError> {
+        self.cell.call(signal, self.timeout(timeout.into()))
+    }
+
+    fn timeout(&self, timeout: Option<Duration>) -> Duration {
+        timeout.unwrap_or(self.cell.rt.config.default_timeout)
     }
 
     /// The async form of [`call`](Self::call): a future that sends `signal`
     /// when first polled and resolves to the reply, or to
-    /// [`CallError::Timeout`] after `timeout`. Works on any executor (no
+    /// [`CallError::Timeout`] after `timeout` (`None`: the runtime's
+    /// default timeout). Works on any executor (no
     /// runtime of its own; the timeout is one of this runtime's timers).
     ///
     /// If the agent is idle, the first poll runs the action on the polling
@@ -416,8 +535,9 @@ where
     pub fn call_async(
         &self,
         signal: Signal,
-        timeout: Duration,
+        timeout: impl Into<Option<Duration>>,
     ) -> impl Future<Output = Result<R, CallError>> + Send + 'static {
+        let timeout = self.timeout(timeout.into());
         asynchronous::CallFuture::new(self.cell.clone(), signal, timeout)
     }
 
@@ -525,14 +645,58 @@ where
     /// does not wait, since the agent it would wait for may be waiting for
     /// it. Stopping twice returns an empty report.
     pub fn stop(&self) -> StopReport {
-        let dead_letters = AgentTask::close(&*self.cell, DeadLetterReason::AgentStopped);
-        AgentTask::quiesce(&*self.cell);
-        self.cell.kind.obs.stopped(self.id().0, dead_letters.len());
-        self.cell.rt.deregister(self.id());
-        StopReport {
-            agent: self.id(),
-            dead_letters,
+        self.cell
+            .stop_as(StopReason::Stopped)
+            .unwrap_or_else(|| StopReport {
+                agent: self.id(),
+                reason: StopReason::Stopped,
+                dead_letters: Vec::new(),
+            })
+    }
+
+    /// Has `watcher` told when this agent stops (by [`stop`](Self::stop) or
+    /// by its restart policy giving up): it receives a signal of type
+    /// [`AgentStopped::TYPE`] (`agentry.agent.stopped`, subject: this
+    /// agent's id) whose JSON data is an [`AgentStopped`] (who, why, how
+    /// many signals came back); route that type on the watcher. If this
+    /// agent has stopped already, the watcher is told at once, with
+    /// [`StopReason::AlreadyStopped`]. Each monitor tells once. A runtime
+    /// shutdown tells nobody (every agent stops then). A watcher that
+    /// cannot take the notice (full, stopped) has it recorded as
+    /// undelivered, as any emitted signal.
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, AgentStopped, Instruction, Runtime, Signal, StopReason};
+    ///
+    /// let rt = Runtime::builder().deterministic().build()?;
+    /// let worker = rt.spawn(&AgentSpec::<()>::new(()).on("job", |_: &mut (), _: &mut Instruction| Ok(())))?;
+    /// let watcher = rt.spawn(&AgentSpec::<Vec<AgentStopped>>::new(Vec::new())
+    ///     .on(AgentStopped::TYPE, |seen: &mut Vec<AgentStopped>, ins: &mut Instruction| {
+    ///         seen.push(ins.json()?);
+    ///         Ok(())
+    ///     }))?;
+    /// worker.monitor(&watcher);
+    /// worker.stop();
+    /// rt.run_until_idle()?;
+    /// assert_eq!(watcher.state()?[0].reason, StopReason::Stopped);
+    /// assert_eq!(watcher.state()?[0].agent, worker.id().get());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn monitor(&self, watcher: impl Into<AgentAddr>) -> MonitorId {
+        let watcher = watcher.into();
+        let id = self.cell.rt.add_monitor(self.id(), watcher.clone());
+        // Stopped before the monitor was in place: whoever removes it tells
+        // (this thread, or the stop that took it), so it tells once.
+        if self.is_stopped() && self.cell.rt.remove_monitor(self.id(), id) {
+            self.cell.tell(&watcher, StopReason::AlreadyStopped, 0);
         }
+        MonitorId(id)
+    }
+
+    /// Removes a monitor; whether it was still set (a monitor that has told
+    /// is gone).
+    pub fn demonitor(&self, monitor: MonitorId) -> bool {
+        self.cell.rt.remove_monitor(self.id(), monitor.0)
     }
 
     /// Whether the agent was stopped (or its runtime shut down).

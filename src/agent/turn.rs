@@ -12,11 +12,15 @@
 
 use super::cell::{AgentCell, CallSlot, Core, PendingFailure, lock};
 use super::on_thread;
+use super::{Atomicity, Undeliverable};
 use crate::action::{ActionError, guarded};
 use crate::agent::error::{CallError, ScheduleError, SendError, SendErrorKind};
+use crate::exec::AgentAddr;
+use crate::exec::reserve::{Receiver, Reservation, Reserved};
 use crate::imp::observe::InstructionInfo;
 use crate::instruction::pool;
 use crate::instruction::{Instruction, Outbound};
+use crate::signal::Signal;
 use crate::signal::SignalId;
 use crate::vocab::report::{DeliveryFailure, Failure, UndeliveredFrom};
 use std::sync::atomic::Ordering;
@@ -140,6 +144,7 @@ where
                 self.publish_snapshot(core);
                 unpublished = false;
                 self.finish(core, &mut ins, first);
+                self.give_up_if_asked(core);
             }
             drop(scope);
             pool::give_back(pool_kind, ins);
@@ -227,8 +232,8 @@ where
             };
             let mark = ins.outbound.len();
             let Core { state, undo, .. } = &mut *core;
-            let outcome = match &self.kind.restart {
-                None => {
+            let outcome = match self.kind.atomicity {
+                Atomicity::Rollback => {
                     // One guard around both pieces of user code: the
                     // rollback copy (the state's `Clone`) and the action.
                     let mut saved = false;
@@ -240,6 +245,7 @@ where
                         saved = true;
                         action.run(state, ins)
                     });
+                    let outcome = self.reserve_required(outcome, ins, mark);
                     if outcome.is_err() {
                         match undo.as_mut() {
                             Some(copy) if saved => std::mem::swap(state, copy),
@@ -251,21 +257,27 @@ where
                     }
                     outcome
                 }
-                Some(initial) => {
-                    // `InPlace`: no copy. An error leaves the state as the
-                    // action left it; a panic may have left it half changed,
-                    // so the agent restarts from the spec's initial state.
+                // No copy: an error leaves the state as the action left it;
+                // a panic may have left it half changed, so the agent
+                // restarts (from its initial state: the policy cannot say
+                // otherwise for `InPlace`, see `AgentSpec::restart`).
+                Atomicity::InPlace => {
                     let outcome = guarded(|| action.run(state, ins));
-                    if outcome.as_ref().is_err_and(ActionError::is_panic) {
-                        restart(state, initial);
-                    }
-                    outcome
+                    self.reserve_required(outcome, ins, mark)
                 }
             };
+            if let Err(error) = &outcome
+                && error.is_panic()
+            {
+                if let Some(initial) = &self.kind.restart_initial {
+                    restart(state, initial);
+                }
+                self.note_panic(core, error);
+            }
             match outcome {
                 Ok(reply) => {
                     if i == 0 {
-                        first = Some(reply);
+                        first = reply;
                     }
                 }
                 Err(error) => {
@@ -278,6 +290,48 @@ where
             }
         }
         first
+    }
+
+    /// After an action returned `Ok`: reserves a mailbox slot at every
+    /// receiver of each required emit it made (`emit_or_fail`,
+    /// `send_to_or_fail`, or every emit under `Undeliverable::FailAction`),
+    /// so that delivering them after the commit cannot meet a full
+    /// mailbox; if a receiver refuses, the action fails instead (the
+    /// caller truncates what it emitted, which releases the slots held).
+    #[inline]
+    fn reserve_required<T>(
+        &self,
+        outcome: Result<T, ActionError>,
+        ins: &mut Instruction,
+        mark: usize,
+    ) -> Result<T, ActionError> {
+        let all = self.kind.undeliverable == Undeliverable::FailAction;
+        if outcome.is_err() || !(ins.must_deliver || all) || ins.outbound.len() == mark {
+            return outcome;
+        }
+        let made: Vec<Outbound> = ins.outbound.drain(mark..).collect();
+        for out in made {
+            let kept = match out {
+                Outbound::PublishOrFail(signal) => self.reserve_publish(signal),
+                Outbound::Publish(signal) if all => self.reserve_publish(signal),
+                Outbound::SendOrFail(to, signal) => reserve_send(&to, signal),
+                Outbound::Send(to, signal) if all => reserve_send(&to, signal),
+                other => Ok(other),
+            };
+            match kept {
+                Ok(out) => ins.outbound.push(out),
+                // The rest of `made` drops unreserved; what was reserved is
+                // released when the caller truncates.
+                Err(failure) => return Err(ActionError::undeliverable(failure)),
+            }
+        }
+        outcome
+    }
+
+    fn reserve_publish(&self, signal: Signal) -> Result<Outbound, DeliveryFailure> {
+        self.rt
+            .reserve_publish(signal)
+            .map(|held| Outbound::Reserved(Box::new(held)))
     }
 
     fn flush_outbound(&self, ins: &mut Instruction) {
@@ -313,8 +367,13 @@ where
                         .work
                         .start(&self.rt, self.id, started_by, me, *order);
                 }
-                Outbound::Publish(signal) => self.rt.publish_emitted(self.id, signal),
-                Outbound::Send(to, signal) => {
+                Outbound::Reserved(held) => held.deliver(&self.rt, UndeliveredFrom::Agent(self.id)),
+                // Reserved when the action returned; unreserved ones cannot
+                // reach here, but would be delivered as plain emits.
+                Outbound::Publish(signal) | Outbound::PublishOrFail(signal) => {
+                    self.rt.publish_emitted(self.id, signal)
+                }
+                Outbound::Send(to, signal) | Outbound::SendOrFail(to, signal) => {
                     if let Err(e) = to.send(signal) {
                         self.rt
                             .record_undelivered(UndeliveredFrom::Agent(self.id), e.into());
@@ -323,6 +382,15 @@ where
             }
         }
     }
+}
+
+/// Reserves a slot at `to` for a required send.
+fn reserve_send(to: &AgentAddr, signal: Signal) -> Result<Outbound, DeliveryFailure> {
+    let slot = Reservation::take(to.task(), &signal)?;
+    Ok(Outbound::Reserved(Box::new(Reserved {
+        signal,
+        receivers: vec![Receiver::Agent(slot)],
+    })))
 }
 
 /// Replaces a state a panic may have left half changed with the spec's

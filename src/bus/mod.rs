@@ -14,6 +14,7 @@
 
 use crate::agent::route_cell::RouteCell;
 use crate::agent::routes::RouteTable;
+use crate::exec::reserve::{Receiver, Reservation, Reserved};
 use crate::exec::timers::TimerHandle;
 use crate::exec::{AgentAddr, Context, Emit};
 use crate::router::{Priority, RouteError, Router};
@@ -58,7 +59,7 @@ impl BusCore {
 
     /// Fans `signal` out to every matching subscriber.
     pub fn publish(&self, rt: &Context, signal: Signal) -> Result<PublishReport, PublishError> {
-        if rt.is_shutting_down() {
+        if !rt.intake_open() && crate::agent::refuses_now(rt) {
             return Err(PublishError::ShuttingDown(Box::new(signal)));
         }
         let Some(_nested) = Nested::enter() else {
@@ -135,6 +136,43 @@ impl BusCore {
 }
 
 impl Emit for BusCore {
+    fn reserve(&self, rt: &Context, signal: Signal) -> Result<Reserved, DeliveryFailure> {
+        if !rt.intake_open() && crate::agent::refuses_now(rt) {
+            return Err(DeliveryFailure::ShuttingDown(Box::new(signal)));
+        }
+        let table = self.table.load();
+        let mut slots = crate::router::scratch::take();
+        table.candidates(signal.type_text(), &mut slots);
+        let mut receivers = Vec::with_capacity(slots.len());
+        let mut refused = None;
+        for &slot in slots.iter() {
+            let Some(route) = table.router.slot(slot) else {
+                continue;
+            };
+            match route.target() {
+                Subscriber::Agent(addr) => match Reservation::take(addr.task(), &signal) {
+                    Ok(held) => receivers.push(Receiver::Agent(held)),
+                    Err(failure) => {
+                        refused = Some(failure);
+                        break;
+                    }
+                },
+                Subscriber::Callback(callback) => receivers.push(Receiver::Callback(
+                    SubscriptionId(route.id()),
+                    callback.clone(),
+                )),
+            }
+        }
+        crate::router::scratch::put(slots);
+        // On a refusal the slots held so far are released as `receivers`
+        // drops.
+        match refused {
+            Some(failure) => Err(failure),
+            None if receivers.is_empty() => Err(DeliveryFailure::NoSubscribers(Box::new(signal))),
+            None => Ok(Reserved { signal, receivers }),
+        }
+    }
+
     fn emit(&self, rt: &Context, from: UndeliveredFrom, signal: Signal) {
         match self.publish(rt, signal) {
             Ok(report) => {

@@ -4,24 +4,27 @@
 //! it; the one thing above this layer it reaches, publishing a signal an
 //! action emitted, goes through an [`Emit`] object (the bus).
 
-use super::AgentTask;
 use super::counters::ShardedCounter;
+use super::monitors::Monitors;
+use super::reserve::Reserved;
 use super::run_queue::RunQueue;
 use super::space::SpaceWaiters;
 use super::timers::{Due, Fire, TimerHandle, TimerKey, Timers, nanos};
 use super::work::{Spawner, WorkSet};
+use super::{AgentAddr, AgentTask};
 use crate::imp::Strategy;
-use crate::signal::Signal;
+use crate::signal::{Signal, Text};
 use crate::vocab::AgentId;
 use crate::vocab::action_error::guarded;
 use crate::vocab::error::{CallError, ScheduleError, SendErrorKind};
 use crate::vocab::report::{
-    DeliveryFailure, Failure, FailureHook, Metrics, Undelivered, UndeliveredFrom,
+    DeliveryFailure, Failure, FailureHook, Metrics, StopReport, Undelivered, UndeliveredFrom,
+    UndeliveredHook,
 };
 use crossbeam::utils::CachePadded;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 thread_local! {
@@ -50,6 +53,10 @@ pub(crate) struct Counters {
 /// [`Context::record_undelivered`], marked with `from`.
 pub(crate) trait Emit: Send + Sync {
     fn emit(&self, rt: &Context, from: UndeliveredFrom, signal: Signal);
+    /// Resolves `signal`'s subscribers now and reserves a slot at each
+    /// subscribed agent (`exec::reserve`); refuses as a publish would
+    /// (nobody subscribed, shutting down) or when any agent refuses.
+    fn reserve(&self, rt: &Context, signal: Signal) -> Result<Reserved, DeliveryFailure>;
 }
 
 pub(crate) struct Context {
@@ -63,6 +70,8 @@ pub(crate) struct Context {
     pub work: WorkSet,
     emitter: Arc<dyn Emit>,
     registry: Mutex<HashMap<AgentId, Arc<dyn AgentTask>>>,
+    /// Agents spawned under a key (see [`register`](Self::register)).
+    keys: RwLock<HashMap<Text, Arc<dyn AgentTask>>>,
     /// Threads waiting for an agent's running turn to end (stop, shutdown),
     /// and where they wait: a release notifies only when someone waits.
     quiet_waiters: AtomicUsize,
@@ -72,12 +81,32 @@ pub(crate) struct Context {
     quiet: Mutex<()>,
     quieted: Condvar,
     shutting_down: AtomicBool,
+    /// [`OPEN`], [`DRAINING`] or [`CLOSED`]: whether signals from outside
+    /// the runtime are taken (one load on the send path).
+    intake: AtomicU8,
     undelivered: Mutex<Vec<Undelivered>>,
     /// Senders waiting for mailbox space (`send_async`, `send_timeout`).
     pub space: SpaceWaiters,
+    /// Who watches which agent.
+    monitors: Monitors<AgentAddr>,
+    /// Agents their restart policy stopped, with their dead letters, until
+    /// taken (`Runtime::take_stopped`) or handed back at shutdown.
+    stopped: Mutex<Vec<StopReport>>,
     /// Calls made from inside an agent's turn and not yet answered: caller
     /// agent -> called agent (an agent's turn waits on one call at a time).
     call_waits: Mutex<HashMap<AgentId, AgentId>>,
+}
+
+/// Intake states (see `Context::intake`).
+const OPEN: u8 = 0;
+const DRAINING: u8 = 1;
+const CLOSED: u8 = 2;
+
+/// Why [`Context::register`] refused an agent.
+pub(crate) enum Refused {
+    ShuttingDown,
+    /// The key is held by this agent.
+    KeyTaken(AgentId),
 }
 
 /// A call from inside `from`'s turn to another agent, registered in the
@@ -110,6 +139,7 @@ pub(crate) struct ContextConfig {
     pub default_timeout: Duration,
     pub undelivered_limit: usize,
     pub on_failure: Option<FailureHook>,
+    pub on_undelivered: Option<UndeliveredHook>,
     /// A sender may run an idle agent when every worker sleeps.
     pub run_on_sender: bool,
     /// Where async work started by actions runs (threaded mode).
@@ -155,14 +185,18 @@ impl Context {
             run_queue,
             counters: Counters::default(),
             registry: Mutex::new(HashMap::new()),
+            keys: RwLock::new(HashMap::new()),
             quiet_waiters: AtomicUsize::new(0),
             inline_claims: AtomicUsize::new(0),
             quiet: Mutex::new(()),
             quieted: Condvar::new(),
             shutting_down: AtomicBool::new(false),
+            intake: AtomicU8::new(OPEN),
             undelivered: Mutex::new(Vec::new()),
             space: SpaceWaiters::default(),
             call_waits: Mutex::new(HashMap::new()),
+            monitors: Monitors::default(),
+            stopped: Mutex::new(Vec::new()),
         }
     }
 
@@ -194,29 +228,90 @@ impl Context {
         self.shutting_down.load(Ordering::Acquire)
     }
 
-    /// Registers a new agent unless the runtime is shutting down.
-    pub fn register(&self, id: AgentId, task: Arc<dyn AgentTask>) -> bool {
+    /// Whether every sender is taken (no drain or shutdown has begun).
+    #[inline]
+    pub fn intake_open(&self) -> bool {
+        self.intake.load(Ordering::Acquire) == OPEN
+    }
+
+    /// A graceful shutdown begins: from now on only the runtime's own
+    /// threads of work (turns, timers, async work) may send. `false` if a
+    /// drain or shutdown had begun already.
+    pub fn begin_drain(&self) -> bool {
+        self.intake
+            .compare_exchange(OPEN, DRAINING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Registers a new agent (under `key`, if given), unless the runtime
+    /// is shutting down or the key is taken.
+    pub fn register(
+        &self,
+        id: AgentId,
+        task: Arc<dyn AgentTask>,
+        key: Option<&Text>,
+    ) -> Result<(), Refused> {
         let mut registry = lock(&self.registry);
         if self.is_shutting_down() {
-            return false;
+            return Err(Refused::ShuttingDown);
+        }
+        if let Some(key) = key {
+            let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+            match keys.entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(held) => {
+                    return Err(Refused::KeyTaken(held.get().id()));
+                }
+                std::collections::hash_map::Entry::Vacant(free) => {
+                    free.insert(task.clone());
+                }
+            }
         }
         registry.insert(id, task);
         self.counters.spawned.fetch_add(1, Ordering::Relaxed);
         crate::imp::observe::live_agents(registry.len());
-        true
+        Ok(())
     }
 
-    pub fn deregister(&self, id: AgentId) {
+    /// Removes a stopped agent, and its key if it still holds it.
+    pub fn deregister(&self, id: AgentId, key: Option<&Text>) {
         let mut registry = lock(&self.registry);
         registry.remove(&id);
+        if let Some(key) = key {
+            let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+            if keys.get(key).is_some_and(|held| held.id() == id) {
+                keys.remove(key);
+            }
+        }
         crate::imp::observe::live_agents(registry.len());
+    }
+
+    /// The agent spawned under `key`, if it runs.
+    pub fn by_key(&self, key: &str) -> Option<Arc<dyn AgentTask>> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// Agents registered under a key.
+    pub fn keyed_len(&self) -> usize {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Marks the runtime as shutting down and takes every live agent, in id order.
     pub fn begin_shutdown(&self) -> Vec<Arc<dyn AgentTask>> {
         let mut registry = lock(&self.registry);
         self.shutting_down.store(true, Ordering::Release);
+        self.intake.store(CLOSED, Ordering::Release);
         let mut agents: Vec<_> = registry.drain().map(|(_, a)| a).collect();
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         crate::imp::observe::live_agents(0);
         agents.sort_by_key(|a| a.id());
         agents
@@ -239,14 +334,58 @@ impl Context {
     pub fn record_undelivered(&self, from: UndeliveredFrom, failure: DeliveryFailure) {
         self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
         crate::imp::observe::undelivered(&from, &failure);
+        let undelivered = Undelivered { from, failure };
+        if let Some(hook) = &self.config.on_undelivered {
+            // A panicking hook must not take the delivering thread down.
+            let _ = guarded(|| {
+                hook(&undelivered);
+                Ok(())
+            });
+        }
         let mut kept = lock(&self.undelivered);
         if kept.len() < self.config.undelivered_limit {
-            kept.push(Undelivered { from, failure });
+            kept.push(undelivered);
         }
+    }
+
+    /// Adds a monitor of `watched` by `watcher`; returns its id.
+    pub fn add_monitor(&self, watched: AgentId, watcher: AgentAddr) -> u64 {
+        self.monitors.add(watched.0, watcher)
+    }
+
+    /// Removes monitor `id` of `watched`; whether it was there.
+    pub fn remove_monitor(&self, watched: AgentId, id: u64) -> bool {
+        self.monitors.remove(watched.0, id)
+    }
+
+    /// Takes the watchers of `watched` (it stopped).
+    pub fn take_monitors(&self, watched: AgentId) -> Vec<(u64, AgentAddr)> {
+        self.monitors.take(watched.0)
+    }
+
+    /// Drops every monitor (shutdown: nobody is told, and the watchers'
+    /// addresses would keep agents alive).
+    pub fn clear_monitors(&self) {
+        self.monitors.clear();
+    }
+
+    /// Keeps the report of an agent its restart policy stopped.
+    pub fn record_stopped(&self, report: StopReport) {
+        lock(&self.stopped).push(report);
+    }
+
+    pub fn take_stopped(&self) -> Vec<StopReport> {
+        std::mem::take(&mut *lock(&self.stopped))
     }
 
     pub fn take_undelivered(&self) -> Vec<Undelivered> {
         std::mem::take(&mut *lock(&self.undelivered))
+    }
+
+    /// Reserves delivery of a signal an action emits and requires to be
+    /// delivered (see `exec::reserve`).
+    pub fn reserve_publish(&self, signal: Signal) -> Result<Reserved, DeliveryFailure> {
+        self.emitter.reserve(self, signal)
     }
 
     /// Publishes a signal an action emitted; failures are recorded.
@@ -346,6 +485,10 @@ impl Context {
     /// (accepted now, or recorded undelivered with the timer's id); an
     /// interval whose agent stopped is cancelled.
     pub fn fire(&self, due: Due) {
+        super::internal(|| self.fire_now(due));
+    }
+
+    fn fire_now(&self, due: Due) {
         let from = UndeliveredFrom::Timer(due.key.id);
         match due.fire {
             Fire::Agent { to, signal } => {

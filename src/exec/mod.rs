@@ -16,6 +16,9 @@
 //!   runtime, one firing thread, or a virtual clock in deterministic mode).
 //! * [`work`]: async work started by actions, run on the application's
 //!   executor, its result sent back as a signal.
+//! * [`monitors`]: who watches which agent, each told once when it stops.
+//! * [`reserve`]: mailbox slots reserved before an action commits, for
+//!   emits that must be delivered or fail the action.
 //! * [`space`]: a mailbox's pending count, whose top bit says senders wait
 //!   for space; they are woken when a slot frees.
 //! * [`counters`]: event counters sharded per thread, so senders and workers
@@ -27,14 +30,16 @@ pub(crate) mod claim;
 pub(crate) mod context;
 pub(crate) mod counters;
 pub(crate) mod idle;
+pub(crate) mod monitors;
 pub(crate) mod reply;
+pub(crate) mod reserve;
 pub(crate) mod run_queue;
 pub(crate) mod space;
 mod task;
 pub(crate) mod timers;
 pub(crate) mod work;
 
-pub(crate) use context::{Context, ContextConfig, Emit};
+pub(crate) use context::{Context, ContextConfig, Emit, Refused};
 pub use task::AgentAddr;
 pub(crate) use task::AgentTask;
 
@@ -54,6 +59,30 @@ mod sync {
         let epoch = *EPOCH.get_or_init(std::time::Instant::now);
         u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
+}
+
+thread_local! {
+    /// This thread delivers on the runtime's behalf (a timer firing, async
+    /// work's result): a delivery a graceful drain still takes.
+    static INTERNAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as a delivery on the runtime's behalf (see [`is_internal`]).
+pub(crate) fn internal<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let _ = INTERNAL.try_with(|i| i.set(self.0));
+        }
+    }
+    let _reset = Reset(INTERNAL.try_with(|i| i.replace(true)).unwrap_or(false));
+    f()
+}
+
+/// Whether this thread delivers on the runtime's behalf: a timer firing
+/// or async work's result (turns are known to the agent layer).
+pub(crate) fn is_internal() -> bool {
+    timers::on_timer_thread() || INTERNAL.try_with(std::cell::Cell::get).unwrap_or(false)
 }
 
 /// Something a worker can run: an agent with its state type erased.

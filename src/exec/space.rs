@@ -40,6 +40,12 @@ impl Pending {
         self.0.load(order) & !WAITING
     }
 
+    /// Whether senders wait for space.
+    #[inline]
+    pub fn is_waiting(&self) -> bool {
+        self.0.load(Ordering::Acquire) & WAITING != 0
+    }
+
     /// One more accepted signal.
     #[inline]
     pub fn add_one(&self) {

@@ -4,7 +4,7 @@
 use super::Runnable;
 use crate::signal::Signal;
 use crate::vocab::AgentId;
-use crate::vocab::error::SendError;
+use crate::vocab::error::{SendError, SendErrorKind};
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +21,17 @@ pub(crate) trait AgentTask: Runnable {
     fn close(&self, reason: DeadLetterReason) -> Vec<DeadLetter>;
     /// Whether the agent has been stopped (or shut down).
     fn is_closed(&self) -> bool;
+    /// Reserves a mailbox slot for `signal` (see `exec::reserve`): routes
+    /// it, and counts the slot against the capacity until it is used or
+    /// released.
+    fn reserve(&self, signal: &Signal) -> Result<(), SendErrorKind>;
+    /// Releases a reserved slot unused.
+    fn unreserve(&self);
+    /// Enqueues `signal` into a slot reserved before; releases the slot
+    /// whatever happens.
+    fn deliver_reserved(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError>;
+    /// The agent as `Any`, for a typed handle back (lookup by key).
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
 /// The untyped address of an agent: send signals to it without knowing its
@@ -38,6 +49,10 @@ impl AgentAddr {
     /// The agent's id.
     pub fn id(&self) -> AgentId {
         self.task.id()
+    }
+
+    pub(crate) fn task(&self) -> &Arc<dyn AgentTask> {
+        &self.task
     }
 
     /// Sends `signal`; as [`AgentRef::send`](crate::AgentRef::send).

@@ -89,7 +89,7 @@ impl Work {
     }
 
     fn deliver(&self, rt: &Context, signal: Signal) {
-        if let Err(e) = self.to.deliver(&self.to, signal) {
+        if let Err(e) = super::internal(|| self.to.deliver(&self.to, signal)) {
             rt.record_undelivered(UndeliveredFrom::Work(self.agent), e.into());
         }
     }

@@ -14,6 +14,7 @@ pub(crate) mod pool;
 
 use crate::exec::AgentAddr;
 use crate::exec::reply::ReplySink;
+use crate::exec::reserve::Reserved;
 use crate::exec::work::WorkOrder;
 use crate::imp::observe::Origin;
 use crate::imp::pool::{Magazine, Pools, Recycle};
@@ -58,6 +59,8 @@ pub struct Instruction {
     agent: AgentId,
     /// Whether the runtime can run async work (`start`).
     pub(crate) can_start: bool,
+    /// An action asked for a required emit (`emit_or_fail`, `send_to_or_fail`).
+    pub(crate) must_deliver: bool,
     /// The sender's span and the accept time (features `tracing`, `metrics`).
     pub(crate) origin: Origin,
 }
@@ -79,6 +82,13 @@ pub(crate) enum Outbound {
     /// Async work whose result comes back to this agent (boxed: it is
     /// rare, and the emit variants' size is what every batch moves).
     Start(Box<WorkOrder>),
+    /// A publish that must be delivered or fail the action (reserved when
+    /// the action returns; see `exec::reserve`).
+    PublishOrFail(Signal),
+    /// A send that must be delivered or fail the action.
+    SendOrFail(AgentAddr, Signal),
+    /// A required emit with its receivers' slots reserved.
+    Reserved(Box<Reserved>),
 }
 
 /// Where a `call`'s answer goes.
@@ -98,6 +108,7 @@ impl Instruction {
             outbound: Vec::new(),
             agent: AgentId(0),
             can_start: false,
+            must_deliver: false,
             origin: Origin::default(),
         }
     }
@@ -108,6 +119,7 @@ impl Instruction {
         self.reply = None;
         self.current = 0;
         self.agent = AgentId(0);
+        self.must_deliver = false;
         self.origin.clear();
         self.routes.clear();
         self.outbound.clear();
@@ -245,7 +257,16 @@ impl Instruction {
     }
 
     /// Publishes `signal` on the runtime's bus once this action commits.
-    /// If the action fails, nothing it emitted is sent.
+    /// If the action fails, nothing it emitted is sent. A copy a subscriber
+    /// refuses then (full mailbox, stopped), or a signal nobody subscribes
+    /// to, cannot undo the committed action: it is counted, kept in
+    /// [`Runtime::take_undelivered`](crate::Runtime::take_undelivered) and
+    /// given to the
+    /// [`on_undelivered`](crate::RuntimeBuilder::on_undelivered) hook. To
+    /// have it fail the action instead, use
+    /// [`emit_or_fail`](Self::emit_or_fail) (or
+    /// [`AgentSpec::undeliverable`](crate::AgentSpec::undeliverable) for
+    /// every emit of an agent type).
     pub fn emit(&mut self, signal: Signal) {
         self.outbound.push(Outbound::Publish(signal));
     }
@@ -256,6 +277,53 @@ impl Instruction {
     /// undelivered list, never dropped silently.
     pub fn send_to(&mut self, to: &AgentAddr, signal: Signal) {
         self.outbound.push(Outbound::Send(to.clone(), signal));
+    }
+
+    /// [`emit`](Self::emit), but delivery is required: when the action
+    /// returns `Ok`, before it commits, every agent subscribed to the
+    /// signal's type reserves a mailbox slot for it; if any refuses (full,
+    /// stopped) or nobody subscribes, the action fails instead, with an
+    /// [`Undeliverable`](crate::ActionErrorKind::Undeliverable) error
+    /// whose `source()` is the [`DeliveryFailure`](crate::DeliveryFailure)
+    /// (signal inside): its state changes are undone (as for any failed
+    /// action under the agent's [`Atomicity`](crate::Atomicity)), nothing
+    /// it emitted is sent, and a caller gets the error. Subscribers are
+    /// the ones at the time the action returns.
+    ///
+    /// The one case a reservation cannot cover: a receiver stopped (or the
+    /// runtime shut down) in the microseconds between the commit and the
+    /// delivery; that copy is recorded as undelivered and goes to the
+    /// [`on_undelivered`](crate::RuntimeBuilder::on_undelivered) hook.
+    ///
+    /// ```
+    /// use agentry::{ActionErrorKind, AgentSpec, CallError, Instruction, Runtime, Signal};
+    ///
+    /// let rt = Runtime::builder().deterministic().build()?;
+    /// let audit = rt.spawn(&AgentSpec::<u32>::new(0).mailbox_capacity(1)
+    ///     .on("audit.denied", |n: &mut u32, _: &mut Instruction| { *n += 1; Ok(()) }))?;
+    /// rt.bus().subscribe_agent("audit.**", &audit.addr())?;
+    /// let limiter = rt.spawn(&AgentSpec::<u32, u32>::new(0).on("req", |denied: &mut u32, ins: &mut Instruction| {
+    ///     *denied += 1;
+    ///     ins.emit_or_fail(Signal::new("audit.denied", "/limiter", "")?);
+    ///     Ok(*denied)
+    /// }))?;
+    /// assert_eq!(limiter.call(Signal::new("req", "/t", "")?, None)?, 1); // audit has room
+    /// let err = limiter.call(Signal::new("req", "/t", "")?, None).unwrap_err(); // audit is full
+    /// assert!(matches!(err, CallError::Action(ref e) if e.kind() == ActionErrorKind::Undeliverable));
+    /// assert_eq!(*limiter.state()?, 1); // the second request was undone
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn emit_or_fail(&mut self, signal: Signal) {
+        self.must_deliver = true;
+        self.outbound.push(Outbound::PublishOrFail(signal));
+    }
+
+    /// [`send_to`](Self::send_to), but delivery is required: `to` reserves
+    /// a mailbox slot when the action returns, or the action fails and is
+    /// undone (see [`emit_or_fail`](Self::emit_or_fail)).
+    pub fn send_to_or_fail(&mut self, to: &AgentAddr, signal: Signal) {
+        self.must_deliver = true;
+        self.outbound.push(Outbound::SendOrFail(to.clone(), signal));
     }
 
     /// Sends `signal` to this agent `delay` after this action commits (the

@@ -8,16 +8,17 @@
 pub mod report;
 
 use crate::agent::cell::AgentCell;
-use crate::agent::error::SpawnError;
-use crate::agent::{AgentId, AgentRef, AgentSpec};
+use crate::agent::error::{LookupError, SpawnError};
+use crate::agent::{AgentAddr, AgentId, AgentRef, AgentSpec, StopReport};
 use crate::bus::{Bus, BusCore};
 use crate::exec::run_queue::{RunQueue, WorkerQueue};
 pub use crate::exec::timers::TimerHandle;
 pub use crate::exec::work::BoxFuture;
 use crate::exec::work::Spawner;
-use crate::exec::{Context, ContextConfig};
+use crate::exec::{Context, ContextConfig, Refused};
 use crate::imp::Strategy;
-pub use crate::vocab::report::FailureHook;
+use crate::signal::Text;
+pub use crate::vocab::report::{FailureHook, UndeliveredHook};
 use report::{DeadLetterReason, Metrics, ShutdownReport, Undelivered};
 use std::error::Error;
 use std::fmt;
@@ -110,6 +111,7 @@ pub struct RuntimeBuilder {
     undelivered_limit: usize,
     strategy: Strategy,
     on_failure: Option<FailureHook>,
+    on_undelivered: Option<UndeliveredHook>,
     run_on_sender: bool,
     idle_spin: Duration,
     spawner: Option<Spawner>,
@@ -126,6 +128,7 @@ impl Default for RuntimeBuilder {
             undelivered_limit: 65_536,
             strategy: Strategy::from_features(),
             on_failure: None,
+            on_undelivered: None,
             run_on_sender: false,
             idle_spin: crate::exec::idle::SPIN_FOR,
             spawner: None,
@@ -179,7 +182,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Timeout of `state()` and `query()` (default 5 s).
+    /// Timeout of `state()`, `query()`, and of `call` and `call_async` given
+    /// `None` as their timeout (default 5 s).
     pub fn default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout;
         self
@@ -199,6 +203,28 @@ impl RuntimeBuilder {
         hook: impl Fn(&report::Failure<'_>) + Send + Sync + 'static,
     ) -> Self {
         self.on_failure = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called for every signal recorded as undelivered: a signal an action
+    /// emitted or sent (`Instruction::emit`, `send_to`) that no receiver
+    /// took after the action committed (a full mailbox, a stopped agent,
+    /// no subscriber), and a timer's or async work's signal refused when it
+    /// fired. It runs on the thread that found the signal undeliverable,
+    /// right after the commit, before the next instruction of the emitting
+    /// agent starts; the signal is inside (retry it, log it, alert). Each
+    /// is also counted in `Metrics::undelivered` and kept in
+    /// [`Runtime::take_undelivered`] (up to `undelivered_limit`).
+    ///
+    /// To have an undeliverable emit fail its action instead (state rolled
+    /// back, the caller gets the error), see
+    /// [`Instruction::emit_or_fail`](crate::Instruction::emit_or_fail) and
+    /// [`AgentSpec::undeliverable`](crate::AgentSpec::undeliverable).
+    pub fn on_undelivered(
+        mut self,
+        hook: impl Fn(&report::Undelivered) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_undelivered = Some(Arc::new(hook));
         self
     }
 
@@ -299,6 +325,7 @@ impl RuntimeBuilder {
                 default_timeout: self.default_timeout,
                 undelivered_limit: self.undelivered_limit,
                 on_failure: self.on_failure,
+                on_undelivered: self.on_undelivered,
                 run_on_sender: self.run_on_sender && !self.deterministic,
                 spawner: self.spawner,
             },
@@ -410,6 +437,63 @@ impl Runtime {
         S: Clone + Send + Sync + 'static,
         R: Send + 'static,
     {
+        self.spawn_inner(spec, state, None)
+    }
+
+    /// Spawns an agent from `spec` under `key` (a user id, an order
+    /// number), to be found again with [`lookup`](Self::lookup); the key is
+    /// released when the agent stops, so a stopped agent's key can be
+    /// spawned again. Refused with [`SpawnError::KeyTaken`] while a running
+    /// agent holds the key (no agent replaces another silently).
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, Instruction, LookupError, Runtime, Signal};
+    ///
+    /// let rt = Runtime::builder().deterministic().build()?;
+    /// let spec = AgentSpec::<u32, u32>::new(0).on("hit", |n: &mut u32, _: &mut Instruction| { *n += 1; Ok(*n) });
+    /// rt.spawn_keyed(&spec, "user-17")?;
+    /// let user = rt.lookup::<u32, u32>("user-17")?;            // typed handle back
+    /// assert_eq!(user.call(Signal::new("hit", "/api", "")?, None)?, 1);
+    /// user.stop();
+    /// assert!(matches!(rt.lookup::<u32, u32>("user-17"), Err(LookupError::NotFound { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_keyed<S, R>(
+        &self,
+        spec: &AgentSpec<S, R>,
+        key: impl Into<Text>,
+    ) -> Result<AgentRef<S, R>, SpawnError>
+    where
+        S: Clone + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_inner(spec, spec.initial().clone(), Some(key.into()))
+    }
+
+    /// [`spawn_keyed`](Self::spawn_keyed) starting from `state`.
+    pub fn spawn_keyed_with_state<S, R>(
+        &self,
+        spec: &AgentSpec<S, R>,
+        key: impl Into<Text>,
+        state: S,
+    ) -> Result<AgentRef<S, R>, SpawnError>
+    where
+        S: Clone + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_inner(spec, state, Some(key.into()))
+    }
+
+    fn spawn_inner<S, R>(
+        &self,
+        spec: &AgentSpec<S, R>,
+        state: S,
+        key: Option<Text>,
+    ) -> Result<AgentRef<S, R>, SpawnError>
+    where
+        S: Clone + Send + Sync + 'static,
+        R: Send + 'static,
+    {
         if self.shared.is_shutting_down() {
             return Err(SpawnError::ShuttingDown);
         }
@@ -419,13 +503,62 @@ impl Runtime {
             .unwrap_or(self.shared.config.mailbox_capacity);
         let id = AgentId(NEXT_AGENT_ID.fetch_add(1, Ordering::Relaxed));
         let cell = Arc::new_cyclic(|me| {
-            AgentCell::new(id, self.shared.clone(), kind, state, capacity, me.clone())
+            AgentCell::new(
+                id,
+                self.shared.clone(),
+                kind,
+                state,
+                capacity,
+                key,
+                me.clone(),
+            )
         });
         let agent = AgentRef::from_cell(cell);
-        if !self.shared.register(id, agent.task()) {
-            return Err(SpawnError::ShuttingDown);
+        match self.shared.register(id, agent.task(), agent.key_text()) {
+            Ok(()) => Ok(agent),
+            Err(Refused::ShuttingDown) => Err(SpawnError::ShuttingDown),
+            Err(Refused::KeyTaken(holder)) => Err(SpawnError::KeyTaken {
+                key: agent.key().unwrap_or_default().to_owned(),
+                holder,
+            }),
         }
-        Ok(agent)
+    }
+
+    /// The running agent spawned under `key`, as a typed handle; one hash
+    /// lookup (O(1) in the number of keys). A key is held from
+    /// [`spawn_keyed`](Self::spawn_keyed) until its agent stops (by
+    /// [`AgentRef::stop`], by its restart policy giving up, or at
+    /// shutdown).
+    pub fn lookup<S, R>(&self, key: &str) -> Result<AgentRef<S, R>, LookupError>
+    where
+        S: Clone + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        let task = self
+            .shared
+            .by_key(key)
+            .ok_or_else(|| LookupError::NotFound {
+                key: key.to_owned(),
+            })?;
+        task.as_any()
+            .downcast::<AgentCell<S, R>>()
+            .map(AgentRef::from_cell)
+            .map_err(|_| LookupError::WrongType {
+                key: key.to_owned(),
+                expected: std::any::type_name::<AgentRef<S, R>>(),
+            })
+    }
+
+    /// The untyped address of the running agent spawned under `key`
+    /// (for [`Instruction::send_to`](crate::Instruction::send_to) and bus
+    /// subscriptions), whatever its types.
+    pub fn lookup_addr(&self, key: &str) -> Option<AgentAddr> {
+        self.shared.by_key(key).map(AgentAddr::new)
+    }
+
+    /// Running agents spawned under a key.
+    pub fn keyed_agents(&self) -> usize {
+        self.shared.keyed_len()
     }
 
     /// The publish/subscribe bus.
@@ -567,6 +700,15 @@ impl Runtime {
         self.shared.take_undelivered()
     }
 
+    /// Takes the reports of agents that their restart policy stopped
+    /// ([`AgentSpec::restart`]): why, and the signals they handed back
+    /// (counted dead-lettered, so accepted = processed + dead-lettered
+    /// holds). Those not taken come back in the shutdown report's
+    /// `stopped`.
+    pub fn take_stopped(&self) -> Vec<StopReport> {
+        self.shared.take_stopped()
+    }
+
     /// Whether this runtime has no worker threads.
     pub fn is_deterministic(&self) -> bool {
         self.shared.config.deterministic
@@ -578,15 +720,83 @@ impl Runtime {
         self.shared.config.strategy
     }
 
-    /// Stops the runtime: refuses new work, lets every worker finish the
-    /// batch in hand, joins the workers, and hands back every accepted
-    /// signal that was not processed, every timer that had not fired and
-    /// the async work it cancelled.
+    /// Stops the runtime at once: refuses new work, lets every worker finish
+    /// the batch in hand, joins the workers, and hands back every accepted
+    /// signal that was not processed (dead letters), every timer that had
+    /// not fired and the async work it cancelled. To finish queued work
+    /// first, use [`shutdown_graceful`](Self::shutdown_graceful).
     pub fn shutdown(mut self) -> ShutdownReport {
-        self.shutdown_inner()
+        self.shutdown_inner(None)
     }
 
-    fn shutdown_inner(&mut self) -> ShutdownReport {
+    /// The graceful shutdown, in one call: stops intake from outside (a
+    /// `send`, `call` or `publish` from a thread that is not running an
+    /// agent is refused with `ShuttingDown`, its signal handed back), keeps
+    /// running what was accepted, including everything that work sends on
+    /// (signals actions emit or send, timers that fire, results of async
+    /// work), until nothing is in flight and no async work is pending or
+    /// `timeout` passes, then shuts down as [`shutdown`](Self::shutdown)
+    /// does: whatever is still queued then comes back as dead letters, and
+    /// timers that had not fired in `pending_timers`. The report's `drain`
+    /// says whether it got to idle and how long it took.
+    ///
+    /// A periodic timer does not hold the drain up (its signal is accepted
+    /// only when it fires, and is processed like any other meanwhile); it
+    /// comes back in `pending_timers`. In deterministic mode the drain runs
+    /// the runtime until idle at the current virtual time (the clock does
+    /// not move), so `timeout` does not apply.
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, Instruction, Runtime, Signal};
+    /// use std::time::Duration;
+    ///
+    /// let rt = Runtime::builder().workers(2).build()?;
+    /// let counter = rt.spawn(&AgentSpec::<u64>::new(0).on("tick", |n: &mut u64, _: &mut Instruction| {
+    ///     *n += 1;
+    ///     Ok(())
+    /// }))?;
+    /// for _ in 0..1000 {
+    ///     counter.send(Signal::new("tick", "/t", "")?)?;
+    /// }
+    /// let report = rt.shutdown_graceful(Duration::from_secs(10));
+    /// assert!(report.drain.is_some_and(|d| d.idle));
+    /// assert!(report.dead_letters.is_empty());             // every tick ran
+    /// assert_eq!(*counter.state()?, 1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_graceful(mut self, timeout: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        let idle = if self.shared.begin_drain() {
+            self.drain_until(crate::exec::reply::deadline_after(timeout))
+        } else {
+            false
+        };
+        let took = started.elapsed();
+        self.shutdown_inner(Some(report::Drain { idle, took }))
+    }
+
+    /// Runs (deterministic) or waits (threaded) until nothing is in flight
+    /// and no async work is pending, or `deadline`.
+    fn drain_until(&self, deadline: Instant) -> bool {
+        let quiet = || self.metrics().in_flight() == 0 && self.shared.work.len() == 0;
+        if self.shared.config.deterministic {
+            self.shared.settle();
+            return quiet();
+        }
+        let mut pause = Duration::from_micros(50);
+        loop {
+            if quiet() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    fn shutdown_inner(&mut self, drain: Option<report::Drain>) -> ShutdownReport {
         self.shut_down = true;
         let agents = self.shared.begin_shutdown();
         // No timer fires once the shutdown has begun (the timer thread
@@ -628,8 +838,10 @@ impl Runtime {
         // Async work is cancelled once no turn runs any more, so work that
         // the last turns started is cancelled and listed too.
         let cancelled_work = self.shared.work.cancel_all(&self.shared);
-        // Break the reference cycles agent -> runtime -> bus -> agent.
+        // Break the reference cycles agent -> runtime -> bus -> agent (and
+        // watched -> watcher through monitors; nobody is told at shutdown).
         self.bus.clear();
+        self.shared.clear_monitors();
         self.shared.run_queue.drain();
         drop(agents);
         let mut metrics = self.shared.metrics();
@@ -650,6 +862,8 @@ impl Runtime {
             undelivered: self.shared.take_undelivered(),
             pending_timers,
             cancelled_work,
+            stopped: self.shared.take_stopped(),
+            drain,
         }
     }
 }
@@ -657,7 +871,7 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         if !self.shut_down {
-            let _ = self.shutdown_inner();
+            let _ = self.shutdown_inner(None);
         }
     }
 }

@@ -27,4 +27,22 @@ pub struct ShutdownReport {
     /// Async work started by actions that had not finished: cancelled
     /// (its future dropped, its result never sent), in start order.
     pub cancelled_work: Vec<CancelledWork>,
+    /// Agents their restart policy stopped, not taken with
+    /// [`Runtime::take_stopped`](crate::Runtime::take_stopped); their
+    /// dead letters are here, not in `dead_letters`.
+    pub stopped: Vec<crate::vocab::report::StopReport>,
+    /// How the drain of a [`shutdown_graceful`](crate::Runtime::shutdown_graceful)
+    /// went (`None` for a plain `shutdown`).
+    pub drain: Option<Drain>,
+}
+
+/// How the drain before a graceful shutdown went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drain {
+    /// Whether it got to idle (nothing in flight, no async work pending)
+    /// before its timeout; if not, what was left is in the report's dead
+    /// letters and cancelled work.
+    pub idle: bool,
+    /// How long the drain took.
+    pub took: std::time::Duration,
 }

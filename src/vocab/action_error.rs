@@ -20,6 +20,12 @@ pub enum ActionErrorKind {
     Failed,
     /// The action panicked; the runtime caught it.
     Panicked,
+    /// A signal the action emitted or sent, with delivery required
+    /// (`Instruction::emit_or_fail`, `AgentSpec::undeliverable`), could not
+    /// be delivered: the action was undone. The
+    /// [`DeliveryFailure`](crate::DeliveryFailure), signal inside, is the
+    /// error's `source()`.
+    Undeliverable,
 }
 
 /// An action's failure. Cheap to clone, so it can be both reported to a
@@ -51,6 +57,19 @@ impl ActionError {
     /// A failure with a message and no underlying error.
     pub fn message(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ActionErrorKind::Failed, message.into(), None)
+    }
+
+    /// An action failed because a signal it had to deliver could not be
+    /// (see [`ActionErrorKind::Undeliverable`]).
+    pub(crate) fn undeliverable(failure: super::report::DeliveryFailure) -> Self {
+        let message = Cow::Owned(format!(
+            "a signal the action had to deliver could not be: {failure}; the action was undone and nothing it emitted was sent"
+        ));
+        Self::new(
+            ActionErrorKind::Undeliverable,
+            message,
+            Some(Arc::new(failure)),
+        )
     }
 
     fn new(
@@ -94,6 +113,14 @@ impl ActionError {
     }
 }
 
+/// An action that builds a signal can `?` the builder's error: it fails
+/// the action as [`ActionErrorKind::Failed`], the error as `source()`.
+impl From<crate::signal::SignalError> for ActionError {
+    fn from(e: crate::signal::SignalError) -> Self {
+        ActionError::failed(e)
+    }
+}
+
 impl PartialEq for ActionError {
     /// Equal when kind and message are equal (sources are not compared).
     fn eq(&self, other: &Self) -> bool {
@@ -127,6 +154,7 @@ impl fmt::Display for ActionError {
                 "action panicked: {} (the agent's state was rolled back and the agent keeps serving)",
                 self.message
             ),
+            ActionErrorKind::Undeliverable => write!(f, "action undone: {}", self.message),
         }
     }
 }

@@ -31,6 +31,13 @@ pub enum SendErrorKind {
         /// The panic message.
         message: String,
     },
+    /// A `call` whose first route runs a send-only action (registered
+    /// with `AgentSpec::send_action` or `on_send`): it has no reply to
+    /// give, so the call is refused before anything runs. Use `send`.
+    SendOnly {
+        /// The send-only action.
+        action: String,
+    },
 }
 
 /// A signal refused by an agent, with the signal handed back.
@@ -111,6 +118,10 @@ impl fmt::Display for SendError {
             SendErrorKind::PredicatePanicked { route, message } => write!(
                 f,
                 "the predicate of {route} on {agent} panicked while routing `{ty}`: {message} (the signal is handed back)"
+            ),
+            SendErrorKind::SendOnly { action } => write!(
+                f,
+                "`{ty}` is routed on {agent} to the send-only action `{action}`, which has no reply: `send` it instead of calling (the signal is handed back)"
             ),
         }
     }
@@ -286,7 +297,55 @@ pub enum SpawnError {
     },
     /// The spec's mailbox capacity is zero.
     ZeroCapacity,
+    /// `Runtime::spawn_keyed`: a running agent holds the key already.
+    KeyTaken {
+        /// The key.
+        key: String,
+        /// The agent that holds it.
+        holder: AgentId,
+    },
+    /// The spec's restart policy cannot be honoured (see
+    /// `AgentSpec::restart`).
+    Restart(&'static str),
 }
+
+/// Why [`Runtime::lookup`](crate::Runtime::lookup) found no agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// No running agent was spawned under the key (never, or it stopped).
+    NotFound {
+        /// The key.
+        key: String,
+    },
+    /// An agent holds the key, but its state or reply type is not the one
+    /// asked for.
+    WrongType {
+        /// The key.
+        key: String,
+        /// The handle type asked for.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LookupError::NotFound { key } => {
+                write!(
+                    f,
+                    "no running agent has the key `{key}` (never spawned, or stopped)"
+                )
+            }
+            LookupError::WrongType { key, expected } => write!(
+                f,
+                "the agent with the key `{key}` is not an `{expected}`: its spec has another state or reply type"
+            ),
+        }
+    }
+}
+
+impl Error for LookupError {}
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -302,6 +361,11 @@ impl fmt::Display for SpawnError {
             SpawnError::ZeroCapacity => {
                 write!(f, "cannot spawn: a mailbox needs a capacity of at least 1")
             }
+            SpawnError::KeyTaken { key, holder } => write!(
+                f,
+                "cannot spawn: the key `{key}` is held by {holder}, which is running (look it up with `Runtime::lookup`, or stop it first)"
+            ),
+            SpawnError::Restart(why) => write!(f, "cannot spawn: {why}"),
         }
     }
 }

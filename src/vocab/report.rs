@@ -15,6 +15,13 @@ use std::time::Duration;
 /// ran it. Must not block for long.
 pub type FailureHook = Arc<dyn Fn(&Failure<'_>) + Send + Sync>;
 
+/// Called for every signal recorded as undelivered (an emit or send an
+/// action made that could not be delivered after it committed, a timer's
+/// or async work's signal that was refused), on the thread that found it
+/// undeliverable, before it is kept in the undelivered list. Must not
+/// block for long.
+pub type UndeliveredHook = Arc<dyn Fn(&Undelivered) + Send + Sync>;
+
 /// Why an accepted signal was not processed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DeadLetterReason {
@@ -35,6 +42,96 @@ pub struct DeadLetter {
     pub reason: DeadLetterReason,
     /// Whether a caller was waiting for it (that caller got an error).
     pub was_call: bool,
+}
+
+/// What [`AgentRef::stop`](crate::AgentRef::stop) hands back, and what a
+/// restart policy that gave up leaves in
+/// [`Runtime::take_stopped`](crate::Runtime::take_stopped): every signal
+/// that was accepted but not processed.
+#[derive(Debug)]
+pub struct StopReport {
+    /// The stopped agent.
+    pub agent: AgentId,
+    /// Why it stopped.
+    pub reason: StopReason,
+    /// Signals still queued when the agent stopped, in queue order.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// Why an agent stopped.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StopReason {
+    /// [`AgentRef::stop`](crate::AgentRef::stop) was called.
+    Stopped,
+    /// Its actions panicked more often than its restart policy allows
+    /// (`AgentSpec::restart`): `panics` panics within `within`.
+    RestartLimit {
+        /// Panics counted in the window, the last one included.
+        panics: u32,
+        /// The policy's window.
+        #[serde(with = "duration_ms")]
+        within: Duration,
+        /// The last panic's message.
+        last_panic: String,
+    },
+    /// The agent had stopped already when the monitor was set (as
+    /// Erlang's `noproc`): the reason it stopped then is not kept.
+    AlreadyStopped,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Stopped => write!(f, "stopped"),
+            StopReason::RestartLimit {
+                panics,
+                within,
+                last_panic,
+            } => write!(
+                f,
+                "gave up after {panics} panics within {within:?} (restart policy); last: {last_panic}"
+            ),
+            StopReason::AlreadyStopped => write!(f, "had stopped before the monitor was set"),
+        }
+    }
+}
+
+/// What a monitor's watcher receives (as JSON data of a signal of type
+/// [`AgentStopped::TYPE`]) when the agent it watches stops; read it with
+/// `ins.json::<AgentStopped>()`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AgentStopped {
+    /// The agent that stopped.
+    pub agent: u64,
+    /// Its key, if it was spawned under one.
+    pub key: Option<String>,
+    /// Its spec's name, if it had one.
+    pub name: Option<String>,
+    /// Why it stopped.
+    #[serde(flatten)]
+    pub reason: StopReason,
+    /// Signals it handed back unprocessed (in the stop report).
+    pub dead_letters: usize,
+}
+
+impl AgentStopped {
+    /// The type of the signal a watcher receives.
+    pub const TYPE: &'static str = "agentry.agent.stopped";
+}
+
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 /// Why a delivery of a published or emitted signal failed.
@@ -94,6 +191,8 @@ impl fmt::Display for DeliveryFailure {
         }
     }
 }
+
+impl std::error::Error for DeliveryFailure {}
 
 impl From<SendError> for DeliveryFailure {
     fn from(e: SendError) -> Self {
