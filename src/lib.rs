@@ -48,8 +48,9 @@
 //! // 5. state() is a consistent read of the committed state.
 //! assert_eq!(account.state()?.balance, 100);
 //!
-//! // 6. Shutdown hands back anything accepted but not processed.
-//! let report = rt.shutdown();
+//! // 6. A graceful shutdown finishes what was accepted first; anything
+//! //    still queued at its deadline comes back as a dead letter.
+//! let report = rt.shutdown_graceful(Duration::from_secs(5));
 //! assert!(report.dead_letters.is_empty());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -58,7 +59,10 @@
 //! * Per sender, signals to one agent are processed in send order.
 //! * A signal accepted by `send`/`call`/`publish` is processed exactly once,
 //!   or handed back (stopped agent, shutdown) as a [`DeadLetter`]. Signals
-//!   that are refused come back inside the error.
+//!   that are refused come back inside the error. A signal an action emits
+//!   that no receiver takes after the commit is counted, kept and given to
+//!   [`RuntimeBuilder::on_undelivered`]; [`Instruction::emit_or_fail`]
+//!   makes such an emit fail the action instead.
 //! * [`AgentRef::state`] returns the state after every instruction that
 //!   completed before the query began, never a partly applied one.
 //! * Errors are values with clear messages; no panic crosses the public API.
@@ -77,6 +81,14 @@
 //! until [`Runtime::run_until_idle`], or a `call`, which runs its target up
 //! to its own signal and returns its reply. Tests and instruction-count
 //! benchmarks use it.
+//!
+//! ## Services
+//! Agents spawned under a key are found again with [`Runtime::lookup`];
+//! [`AgentSpec::on_send`] registers send-only actions beside the ones that
+//! answer calls; [`AgentSpec::restart`] sets what a panic does and how
+//! often before the agent stops; [`AgentRef::monitor`] tells a watcher
+//! when an agent stops; [`Runtime::shutdown_graceful`] drains before
+//! stopping. `examples/service.rs` combines them.
 //!
 //! ## Time and async
 //! Timers send or publish signals later ([`AgentRef::send_after`],

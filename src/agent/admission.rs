@@ -79,18 +79,18 @@ where
     /// mailbox, without announcing it.
     #[inline]
     pub(super) fn enqueue(&self, signal: Signal, reply: Option<ReplyTo>) -> Result<(), SendError> {
-        self.enqueue_as(signal, reply, false)
+        self.enqueue_as::<false>(signal, reply)
     }
 
     /// [`enqueue`](Self::enqueue), into a slot reserved before if
     /// `reserved` (see [`reserve_slot`](Self::reserve_slot)); the slot is
     /// used or released whatever happens.
-    pub(super) fn enqueue_as(
+    pub(super) fn enqueue_as<const RESERVED: bool>(
         &self,
         signal: Signal,
         reply: Option<ReplyTo>,
-        reserved: bool,
     ) -> Result<(), SendError> {
+        let reserved = RESERVED;
         if !self.rt.intake_open() && refuses_now(&self.rt) {
             if reserved {
                 self.release_slot();

@@ -351,7 +351,7 @@ where
     }
 
     fn deliver_reserved(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError> {
-        self.enqueue_as(signal, None, true)?;
+        self.enqueue_as::<true>(signal, None)?;
         self.notify(|| me.clone());
         Ok(())
     }

@@ -132,8 +132,8 @@ pub enum Atomicity {
 /// | `FailAction` | fails and is undone; its caller gets an `Undeliverable` error | not sent (nothing the action emitted is) |
 ///
 /// `FailAction` makes every `emit` and `send_to` of the agent type behave
-/// as [`Instruction::emit_or_fail`] and
-/// [`Instruction::send_to_or_fail`]: each receiver reserves a mailbox slot
+/// as [`Instruction::emit_or_fail`](crate::Instruction::emit_or_fail) and
+/// [`Instruction::send_to_or_fail`](crate::Instruction::send_to_or_fail): each receiver reserves a mailbox slot
 /// when the action returns, before it commits. It costs a route lookup and
 /// a lock per receiver at that moment; signals scheduled with
 /// `send_self_after` and async work's results are not covered (they are
@@ -584,6 +584,9 @@ where
     /// at once); see [`send_after`](Self::send_after). In deterministic
     /// mode, take instants from [`Runtime::now`](crate::Runtime::now).
     pub fn send_at(&self, signal: Signal, at: Instant) -> Result<TimerHandle, ScheduleError> {
+        if !self.cell.rt.intake_open() && refuses_now(&self.cell.rt) {
+            return Err(ScheduleError::ShuttingDown(Box::new(signal)));
+        }
         self.cell
             .rt
             .schedule_signal(Some(self.task()), signal, at, None)
@@ -603,6 +606,9 @@ where
         period: Duration,
     ) -> Result<TimerHandle, ScheduleError> {
         let due = self.cell.rt.instant_after(period);
+        if !self.cell.rt.intake_open() && refuses_now(&self.cell.rt) {
+            return Err(ScheduleError::ShuttingDown(Box::new(signal)));
+        }
         self.cell
             .rt
             .schedule_signal(Some(self.task()), signal, due, Some(period))
@@ -616,6 +622,9 @@ where
         start: Instant,
         period: Duration,
     ) -> Result<TimerHandle, ScheduleError> {
+        if !self.cell.rt.intake_open() && refuses_now(&self.cell.rt) {
+            return Err(ScheduleError::ShuttingDown(Box::new(signal)));
+        }
         self.cell
             .rt
             .schedule_signal(Some(self.task()), signal, start, Some(period))
@@ -646,7 +655,7 @@ where
     /// it. Stopping twice returns an empty report.
     pub fn stop(&self) -> StopReport {
         self.cell
-            .stop_as(StopReason::Stopped)
+            .stop_as(StopReason::Stopped, false)
             .unwrap_or_else(|| StopReport {
                 agent: self.id(),
                 reason: StopReason::Stopped,

@@ -160,21 +160,31 @@ where
 
     /// Stops the agent for `reason`: closes the mailbox (what was queued
     /// comes back), waits for a running instruction unless called from
-    /// inside a turn, releases the key and tells the monitors. `None` if it
-    /// was stopped already.
-    pub(super) fn stop_as(&self, reason: StopReason) -> Option<StopReport> {
+    /// inside a turn, releases the key and tells the monitors. The report
+    /// comes back, or, with `keep`, is kept for `Runtime::take_stopped`
+    /// before any watcher is told (a watcher that hears of the stop finds
+    /// the report there). `None` if it was stopped already.
+    pub(super) fn stop_as(&self, reason: StopReason, keep: bool) -> Option<StopReport> {
         let dead_letters = self.close_mailbox_once(DeadLetterReason::AgentStopped)?;
         self.wait_quiet();
-        self.kind.obs.stopped(self.id.0, dead_letters.len());
+        let count = dead_letters.len();
+        self.kind.obs.stopped(self.id.0, count);
         self.rt.deregister(self.id, self.key.as_ref());
-        for (_, watcher) in self.rt.take_monitors(self.id) {
-            self.tell(&watcher, reason.clone(), dead_letters.len());
-        }
-        Some(StopReport {
+        let report = StopReport {
             agent: self.id,
-            reason,
+            reason: reason.clone(),
             dead_letters,
-        })
+        };
+        let report = if keep {
+            self.rt.record_stopped(report);
+            None
+        } else {
+            Some(report)
+        };
+        for (_, watcher) in self.rt.take_monitors(self.id) {
+            self.tell(&watcher, reason.clone(), count);
+        }
+        report
     }
 
     /// Sends `watcher` the news that this agent stopped; a refusal is
@@ -214,10 +224,8 @@ where
     /// limit, the agent stops now (inside its own turn: nothing waits), and
     /// the report is kept for `Runtime::take_stopped`.
     pub(super) fn give_up_if_asked(&self, core: &mut Core<S>) {
-        if let Some(reason) = core.panics.as_mut().and_then(|log| log.give_up.take())
-            && let Some(report) = self.stop_as(reason)
-        {
-            self.rt.record_stopped(report);
+        if let Some(reason) = core.panics.as_mut().and_then(|log| log.give_up.take()) {
+            self.stop_as(reason, true);
         }
     }
 }

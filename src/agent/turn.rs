@@ -205,6 +205,7 @@ where
     /// user code (the state's `Clone`): if it panics, the snapshot stays
     /// behind the count and reads use the read lane until a copy succeeds,
     /// so a read never misses a commit.
+    #[inline]
     fn publish_snapshot(&self, core: &mut Core<S>) {
         if !self.view.is_snapshot() {
             return;
@@ -298,17 +299,27 @@ where
     /// so that delivering them after the commit cannot meet a full
     /// mailbox; if a receiver refuses, the action fails instead (the
     /// caller truncates what it emitted, which releases the slots held).
-    #[inline]
+    #[inline(always)]
     fn reserve_required<T>(
         &self,
         outcome: Result<T, ActionError>,
         ins: &mut Instruction,
         mark: usize,
     ) -> Result<T, ActionError> {
-        let all = self.kind.undeliverable == Undeliverable::FailAction;
-        if outcome.is_err() || !(ins.must_deliver || all) || ins.outbound.len() == mark {
-            return outcome;
+        if outcome.is_ok()
+            && (ins.must_deliver || self.kind.undeliverable == Undeliverable::FailAction)
+            && ins.outbound.len() > mark
+            && let Err(e) = self.reserve_made(ins, mark)
+        {
+            return Err(e);
         }
+        outcome
+    }
+
+    /// The reservations of [`reserve_required`](Self::reserve_required).
+    #[inline(never)]
+    fn reserve_made(&self, ins: &mut Instruction, mark: usize) -> Result<(), ActionError> {
+        let all = self.kind.undeliverable == Undeliverable::FailAction;
         let made: Vec<Outbound> = ins.outbound.drain(mark..).collect();
         for out in made {
             let kept = match out {
@@ -325,7 +336,7 @@ where
                 Err(failure) => return Err(ActionError::undeliverable(failure)),
             }
         }
-        outcome
+        Ok(())
     }
 
     fn reserve_publish(&self, signal: Signal) -> Result<Outbound, DeliveryFailure> {

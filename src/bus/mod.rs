@@ -414,6 +414,9 @@ impl Bus {
 
     /// Publishes `signal` at `at`; see [`publish_after`](Self::publish_after).
     pub fn publish_at(&self, signal: Signal, at: Instant) -> Result<TimerHandle, ScheduleError> {
+        if !self.rt.intake_open() && crate::agent::refuses_now(&self.rt) {
+            return Err(ScheduleError::ShuttingDown(Box::new(signal)));
+        }
         self.rt.schedule_signal(None, signal, at, None)
     }
 
@@ -427,6 +430,9 @@ impl Bus {
         period: Duration,
     ) -> Result<TimerHandle, ScheduleError> {
         let due = self.rt.instant_after(period);
+        if !self.rt.intake_open() && crate::agent::refuses_now(&self.rt) {
+            return Err(ScheduleError::ShuttingDown(Box::new(signal)));
+        }
         self.rt.schedule_signal(None, signal, due, Some(period))
     }
 
@@ -438,6 +444,9 @@ impl Bus {
         start: Instant,
         period: Duration,
     ) -> Result<TimerHandle, ScheduleError> {
+        if !self.rt.intake_open() && crate::agent::refuses_now(&self.rt) {
+            return Err(ScheduleError::ShuttingDown(Box::new(signal)));
+        }
         self.rt.schedule_signal(None, signal, start, Some(period))
     }
 

@@ -59,8 +59,15 @@
 //!                                       async work it started (and the spawner)
 //! core ─> space registry                a turn freed a mailbox slot while senders
 //!                                       waited (the pending count's top bit, `exec::space`)
+//! core ─> another agent's mailbox       reserving a slot for a required emit
+//!                                       (`exec::reserve`), before the commit
+//! core ─> monitors, keys, stopped list  a restart policy stopping its agent
+//! registry ─> keys                      spawn_keyed, deregistration
 //! routes.writer                         alone (update the spare, swap it in)
 //! ```
+//!
+//! The monitor map, the key map (read by `lookup` alone) and the list of
+//! stopped agents are leaves too. A watcher is told with no lock held.
 //!
 //! The timer queue, the async-work registry and the space registry are
 //! leaves: the timer thread takes its due timers out under the queue lock

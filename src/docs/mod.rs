@@ -6,6 +6,8 @@
 //!
 //! * [`concurrency`]: the claim protocol, one agent's locks and the order
 //!   they are taken in, the run queue, and why no wake-up is lost.
+//! * [`lifecycle`]: keyed agents, required emits, restart policies,
+//!   monitors and the graceful drain.
 //! * [`layers`]: which module may import which (arrows point down only).
 //! * [`pool`]: where instruction objects and reply slots come from.
 //! * [`snapshot`]: the `fast-path` state snapshot and when it is stale.
@@ -18,6 +20,7 @@
 pub mod concurrency;
 pub mod features;
 pub mod layers;
+pub mod lifecycle;
 pub mod pool;
 pub mod snapshot;
 pub mod time;

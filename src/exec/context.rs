@@ -536,11 +536,17 @@ impl Context {
 
     fn settle_here(&self) {
         loop {
+            let mark = self.timers.schedules();
             let fired = self.fire_due();
             self.drive_all();
             // Work the turns started (or woke) is polled before idle.
             let polled = self.work.poll_local();
-            if fired == 0 && polled == 0 {
+            // Timers the turns scheduled at this instant fire before idle
+            // (looked for only if anything was scheduled).
+            if fired == 0
+                && polled == 0
+                && (self.timers.schedules() == mark || self.fire_due() == 0)
+            {
                 return;
             }
         }

@@ -179,6 +179,11 @@ struct Queue {
     signals: usize,
     next_id: u64,
     stopped: bool,
+    /// A graceful shutdown's last phase: nothing fires, schedules are
+    /// still taken (they come back in the report).
+    held: bool,
+    /// The firing thread has taken a timer and not finished firing it.
+    firing: bool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -243,6 +248,9 @@ pub(crate) struct Timers {
     virtual_now: Option<AtomicU64>,
     queue: Mutex<Queue>,
     changed: Condvar,
+    /// The last id handed out (a copy of `Queue::next_id` readable without
+    /// the lock): whether anything was scheduled since a given moment.
+    scheduled: AtomicU64,
 }
 
 fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
@@ -261,6 +269,7 @@ impl Timers {
             virtual_now: virtual_clock.then(|| AtomicU64::new(0)),
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
+            scheduled: AtomicU64::new(0),
         }
     }
 
@@ -317,6 +326,7 @@ impl Timers {
         }
         q.next_id += 1;
         let id = q.next_id;
+        self.scheduled.store(id, Ordering::Relaxed);
         if fire.is_signal() {
             q.signals += 1;
         }
@@ -373,6 +383,11 @@ impl Timers {
         lock(&self.queue).signals
     }
 
+    /// A mark that changes whenever a timer is scheduled (no lock).
+    pub fn schedules(&self) -> u64 {
+        self.scheduled.load(Ordering::Relaxed)
+    }
+
     /// Everything in the queue, deadlines included.
     pub fn queued(&self) -> usize {
         lock(&self.queue).by_due.len()
@@ -387,7 +402,32 @@ impl Timers {
     /// interval is rescheduled before it is handed out, so a cancel always
     /// finds it.
     pub fn take_one_due(&self, now: u64) -> Option<Due> {
-        lock(&self.queue).take_one_due(now)
+        let mut q = lock(&self.queue);
+        if q.held {
+            return None;
+        }
+        q.take_one_due(now)
+    }
+
+    /// Holds every timer (a graceful shutdown, once its drain is idle):
+    /// nothing fires from now on, and what is scheduled meanwhile is kept
+    /// for [`halt`](Self::halt) to hand back. Waits until a firing in
+    /// progress has finished (its signal is then accepted), unless called
+    /// on the timer thread itself, or until `deadline`.
+    pub fn hold(&self, deadline: Instant) {
+        let mut q = lock(&self.queue);
+        q.held = true;
+        while q.firing && !on_timer_thread() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            q = self
+                .changed
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// The firing thread's loop: sleeps until the earliest timer is due,
@@ -400,14 +440,25 @@ impl Timers {
         loop {
             let due = {
                 let mut q = lock(&self.queue);
+                if std::mem::take(&mut q.firing) {
+                    // A graceful shutdown's `hold` may wait for this.
+                    self.changed.notify_all();
+                }
                 loop {
                     if q.stopped {
                         return;
                     }
+                    if q.held {
+                        q = self.changed.wait(q).unwrap_or_else(PoisonError::into_inner);
+                        continue;
+                    }
                     let now = self.now_ns();
                     match q.by_due.first_key_value().map(|(k, _)| k.0) {
                         Some(due) if due <= now => match q.take_one_due(now) {
-                            Some(taken) => break taken,
+                            Some(taken) => {
+                                q.firing = true;
+                                break taken;
+                            }
                             None => continue,
                         },
                         Some(due) => {

@@ -98,10 +98,12 @@ impl Work {
 impl Deadline for Work {
     fn expire(&self, rt: &Context) {
         if let Some((on_timeout, _)) = self.settle() {
-            rt.work.forget(self.id);
             if let Some(signal) = on_timeout {
                 self.deliver(rt, signal);
             }
+            // Forgotten only once its signal is accepted: until then the
+            // work counts as pending, so a graceful drain waits for it.
+            rt.work.forget(self.id);
         }
     }
 }
@@ -146,7 +148,6 @@ impl Future for Run {
             if let Some(id) = deadline {
                 rt.timers.cancel(id);
             }
-            rt.work.forget(self.work.id);
             match result {
                 Ok(signal) => self.work.deliver(&rt, signal),
                 Err(panic) => rt.record_undelivered(
@@ -156,6 +157,8 @@ impl Future for Run {
                     },
                 ),
             }
+            // After the delivery (see `expire`).
+            rt.work.forget(self.work.id);
         }
         Poll::Ready(())
     }

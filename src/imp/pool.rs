@@ -91,7 +91,7 @@ impl<T> Pools<T> {
 }
 
 /// Takes a blank object from the pool of `kind`.
-#[inline]
+#[inline(always)]
 pub fn checkout<T: Recycle>(kind: PoolKind) -> Box<T> {
     match kind {
         PoolKind::Allocate => Box::new(T::blank()),

@@ -461,27 +461,31 @@ impl Runtime {
     pub fn spawn_keyed<S, R>(
         &self,
         spec: &AgentSpec<S, R>,
-        key: impl Into<Text>,
+        key: impl AsRef<str>,
     ) -> Result<AgentRef<S, R>, SpawnError>
     where
         S: Clone + Send + Sync + 'static,
         R: Send + 'static,
     {
-        self.spawn_inner(spec, spec.initial().clone(), Some(key.into()))
+        self.spawn_inner(
+            spec,
+            spec.initial().clone(),
+            Some(Text::copy_from(key.as_ref())),
+        )
     }
 
     /// [`spawn_keyed`](Self::spawn_keyed) starting from `state`.
     pub fn spawn_keyed_with_state<S, R>(
         &self,
         spec: &AgentSpec<S, R>,
-        key: impl Into<Text>,
+        key: impl AsRef<str>,
         state: S,
     ) -> Result<AgentRef<S, R>, SpawnError>
     where
         S: Clone + Send + Sync + 'static,
         R: Send + 'static,
     {
-        self.spawn_inner(spec, state, Some(key.into()))
+        self.spawn_inner(spec, state, Some(Text::copy_from(key.as_ref())))
     }
 
     fn spawn_inner<S, R>(
@@ -730,8 +734,9 @@ impl Runtime {
     }
 
     /// The graceful shutdown, in one call: stops intake from outside (a
-    /// `send`, `call` or `publish` from a thread that is not running an
-    /// agent is refused with `ShuttingDown`, its signal handed back), keeps
+    /// `send`, `call`, `publish` or timer scheduling from a thread that is
+    /// not running an agent is refused with `ShuttingDown`, its signal
+    /// handed back), keeps
     /// running what was accepted, including everything that work sends on
     /// (signals actions emit or send, timers that fire, results of async
     /// work), until nothing is in flight and no async work is pending or
@@ -766,10 +771,14 @@ impl Runtime {
     /// ```
     pub fn shutdown_graceful(mut self, timeout: Duration) -> ShutdownReport {
         let started = Instant::now();
-        let idle = if self.shared.begin_drain() {
-            self.drain_until(crate::exec::reply::deadline_after(timeout))
-        } else {
-            false
+        let deadline = crate::exec::reply::deadline_after(timeout);
+        let idle = self.shared.begin_drain() && self.drain_until(deadline) && {
+            // Idle: hold the timers (a firing in progress finishes and its
+            // signal is accepted; later ones come back in the report, as do
+            // timers scheduled from here on), then run what that last
+            // firing delivered, so that no timer races the shutdown.
+            self.shared.timers.hold(deadline);
+            self.drain_until(deadline)
         };
         let took = started.elapsed();
         self.shutdown_inner(Some(report::Drain { idle, took }))

@@ -165,7 +165,10 @@ impl Error for ActionError {
     }
 }
 
-/// Runs `f`, turning a panic into [`ActionErrorKind::Panicked`].
+/// Runs `f`, turning a panic into [`ActionErrorKind::Panicked`]. Always
+/// inlined: it wraps every action, and a call per action shows in the
+/// instruction counts.
+#[inline(always)]
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, ActionError>) -> Result<T, ActionError> {
     catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|payload| Err(ActionError::from_panic(payload)))

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use agentry::imp::Strategy;
+use agentry::imp::{PoolKind, Strategy};
 use agentry::{ActionError, AgentSpec, Instruction, Runtime, RuntimeBuilder, Signal};
 use std::sync::Once;
 
@@ -36,6 +36,26 @@ pub fn strategies() -> [(&'static str, Strategy); 2] {
         ("plain", Strategy::PLAIN),
         ("optimized", Strategy::OPTIMIZED),
     ]
+}
+
+/// Every strategy seam combination, as `tests/equivalence.rs` enumerates
+/// them, with the batch sizes that matter (1 with and without `batching`:
+/// the same schedule; 3; 64).
+pub fn all_strategies() -> Vec<(String, Strategy, usize)> {
+    let mut all = Vec::new();
+    for fast_path in [false, true] {
+        for pool in [PoolKind::Allocate, PoolKind::FreeList, PoolKind::ObjectPool] {
+            for (batching, batch) in [(false, 1), (true, 1), (true, 3), (true, 64)] {
+                let s = Strategy {
+                    fast_path,
+                    pool,
+                    batching,
+                };
+                all.push((format!("{s:?} batch {batch}"), s, batch));
+            }
+        }
+    }
+    all
 }
 
 pub fn threaded(strategy: Strategy) -> RuntimeBuilder {
