@@ -32,14 +32,14 @@
 
 mod common;
 
-use agentry::imp::{PoolKind, Strategy as Impl};
+use agentry::imp::Strategy as Impl;
 use agentry::router::Pattern;
 use agentry::{
     ActionError, AgentAddr, AgentId, AgentRef, AgentSpec, Atomicity, CallError, DeliveryFailure,
     Instruction, PublishError, QueryError, RouteError, RouteId, RouteSpec, Runtime, SendError,
     SendErrorKind, Signal, SubscriptionId, UndeliveredFrom,
 };
-use common::quiet_panics;
+use common::{all_strategies as strategies, quiet_panics};
 use proptest::prelude::*;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
@@ -1282,25 +1282,6 @@ impl Real {
 }
 
 // ---------------------------------------------------------------- running
-
-/// Every implementation strategy, each with the batch sizes that matter:
-/// 1 (with and without `batching`: the same schedule), 3 and 64.
-fn strategies() -> Vec<(String, Impl, usize)> {
-    let mut all = Vec::new();
-    for fast_path in [false, true] {
-        for pool in [PoolKind::Allocate, PoolKind::FreeList, PoolKind::ObjectPool] {
-            for (batching, batch) in [(false, 1), (true, 1), (true, 3), (true, 64)] {
-                let s = Impl {
-                    fast_path,
-                    pool,
-                    batching,
-                };
-                all.push((format!("{s:?} batch {batch}"), s, batch));
-            }
-        }
-    }
-    all
-}
 
 fn run_model(ops: &[Op], quantum: usize, second: Kind) -> Outcome {
     let mut model = Model::new(quantum);

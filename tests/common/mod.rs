@@ -38,9 +38,9 @@ pub fn strategies() -> [(&'static str, Strategy); 2] {
     ]
 }
 
-/// Every strategy seam combination, as `tests/equivalence.rs` enumerates
-/// them, with the batch sizes that matter (1 with and without `batching`:
-/// the same schedule; 3; 64).
+/// Every strategy seam combination with the batch sizes that matter (1
+/// with and without `batching`: the same schedule; 3; 64): 24 runtimes,
+/// of which those with one batch size must agree exactly.
 pub fn all_strategies() -> Vec<(String, Strategy, usize)> {
     let mut all = Vec::new();
     for fast_path in [false, true] {
