@@ -676,14 +676,24 @@ impl Runtime {
     /// finished are not in flight (nothing of theirs was accepted yet).
     /// Deterministic mode: same as `run_until_idle`.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.settle_until(crate::exec::reply::deadline_after(timeout), || {
+            self.metrics().in_flight() == 0
+        })
+    }
+
+    /// Runs the runtime until idle and tells whether `done` holds
+    /// (deterministic), or waits until `done` holds or `deadline` passes
+    /// (threaded). The wait polls with a backoff from 50 µs to 5 ms: the
+    /// counters it reads are sharded per thread, and a wake-up on every
+    /// processed signal would tax the send path for a rare waiter.
+    fn settle_until(&self, deadline: Instant, done: impl Fn() -> bool) -> bool {
         if self.shared.config.deterministic {
             self.shared.settle();
-            return self.metrics().in_flight() == 0;
+            return done();
         }
-        let deadline = crate::exec::reply::deadline_after(timeout);
         let mut pause = Duration::from_micros(50);
         loop {
-            if self.metrics().in_flight() == 0 {
+            if done() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -787,22 +797,9 @@ impl Runtime {
     /// Runs (deterministic) or waits (threaded) until nothing is in flight
     /// and no async work is pending, or `deadline`.
     fn drain_until(&self, deadline: Instant) -> bool {
-        let quiet = || self.metrics().in_flight() == 0 && self.shared.work.len() == 0;
-        if self.shared.config.deterministic {
-            self.shared.settle();
-            return quiet();
-        }
-        let mut pause = Duration::from_micros(50);
-        loop {
-            if quiet() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(5));
-        }
+        self.settle_until(deadline, || {
+            self.metrics().in_flight() == 0 && self.shared.work.len() == 0
+        })
     }
 
     fn shutdown_inner(&mut self, drain: Option<report::Drain>) -> ShutdownReport {
