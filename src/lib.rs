@@ -99,6 +99,14 @@
 //! action starts async work with [`Instruction::start`] and gets its result
 //! back as a signal.
 //!
+//! ## Beyond one process
+//! Feature `nats`: `agentry::nats` bridges the bus to NATS JetStream.
+//! Signals matching a pattern are exported as CloudEvents, deduplicated by
+//! id; a durable consumer imports them into an agent or onto the bus and
+//! acknowledges each only after what it became has committed
+//! ([`AgentRef::send_settled`] is the primitive); a remote `call` goes
+//! through request/reply with the local call's errors and timeout.
+//!
 //! ## Observability
 //! Features `tracing` (a span per instruction, a child of the sender's
 //! span, and events for refusals, failures, dead letters, undelivered
@@ -139,6 +147,10 @@ pub use agent::{
     RestartFrom, RestartPolicy, RouteInfo, RouteSpec, StopReason, StopReport, Undeliverable,
 };
 pub use bus::{Bus, MAX_PUBLISH_DEPTH, PublishError, PublishReport, SubscriptionId};
+/// `agentry::nats`: the NATS JetStream bridge (feature `nats`). Without
+/// the feature the glob names nothing, hence the `allow`.
+#[allow(unused_imports)]
+pub use imp::bridges::*;
 pub use instruction::Instruction;
 pub use router::{Pattern, PatternError, Priority, RouteError, RouteId};
 pub use runtime::report::{

@@ -127,9 +127,9 @@ where
             }
             return Err(self.refuse(SendErrorKind::NoRoute, signal));
         }
-        if reply.is_some() {
+        if let Some(to) = &reply {
             let first = ins.routes[0].action;
-            if self.kind.actions.get(first).is_some_and(|a| !a.replies()) {
+            if self.kind.actions.get(first).is_some_and(|a| !a.replies()) && !to.sink.is_receipt() {
                 pool::give_back(pool_kind, ins);
                 let action = self.kind.actions.name(first).to_owned();
                 return Err(self.refuse(SendErrorKind::SendOnly { action }, signal));

@@ -34,12 +34,13 @@ use crate::action::{ActionError, ActionSet, Query};
 use crate::agent::error::{CallError, QueryError, SendError};
 pub(crate) use crate::exec::AgentTask;
 use crate::exec::claim::{Claim, Released};
+use crate::exec::receipt::Receipt;
 use crate::exec::reply::ReplySlot;
 use crate::exec::space::Pending;
 use crate::exec::{Context, Runnable};
 use crate::imp::observe::KindObs;
 use crate::imp::snapshot::StateView;
-use crate::instruction::Instruction;
+use crate::instruction::{Instruction, ReplyTo};
 use crate::router::RouteId;
 use crate::signal::{Signal, Text};
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
@@ -352,6 +353,25 @@ where
 
     fn deliver_reserved(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError> {
         self.enqueue_as::<true>(signal, None)?;
+        self.notify(|| me.clone());
+        Ok(())
+    }
+
+    fn deliver_settled(
+        &self,
+        me: &Arc<dyn AgentTask>,
+        signal: Signal,
+        receipt: &Arc<Receipt>,
+    ) -> Result<(), SendError> {
+        receipt.add();
+        let to = ReplyTo {
+            sink: receipt.clone(),
+            ticket: 0,
+        };
+        if let Err(refused) = self.enqueue(signal, Some(to)) {
+            receipt.cancel();
+            return Err(refused);
+        }
         self.notify(|| me.clone());
         Ok(())
     }

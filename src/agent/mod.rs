@@ -482,6 +482,42 @@ where
         self.cell.send(signal)
     }
 
+    /// Sends `signal` as [`send`](Self::send) does, and calls `on_settled`
+    /// once its instruction has settled: `Ok(())` after it committed, or
+    /// the action's error (its state change rolled back), or
+    /// `Stopped`/`ShutDown` if it was dead-lettered before it ran. It works
+    /// with send-only actions and needs no reply value: what a sender that
+    /// must acknowledge after the commit needs (the NATS bridge's import
+    /// acknowledges through it). `on_settled` runs on the thread that
+    /// settled the instruction, so it should be quick (send on a channel).
+    /// On `Err` it is dropped uncalled.
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, Runtime, Signal};
+    /// use std::sync::mpsc;
+    ///
+    /// let rt = Runtime::builder().deterministic().build()?;
+    /// let counter = rt.spawn(&AgentSpec::<u64>::new(0).on_send("tick", |n: &mut u64, _: &mut _| {
+    ///     *n += 1;
+    ///     Ok(())
+    /// }))?;
+    /// let (done, settled) = mpsc::channel();
+    /// counter.send_settled(Signal::new("tick", "/clock", "")?, move |outcome| {
+    ///     done.send(outcome).unwrap();
+    /// })?;
+    /// rt.run_until_idle()?;
+    /// assert_eq!(settled.try_recv()?, Ok(()));
+    /// assert_eq!(*counter.state()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_settled(
+        &self,
+        signal: Signal,
+        on_settled: impl FnOnce(Result<(), CallError>) + Send + 'static,
+    ) -> Result<(), SendError> {
+        self.addr().send_settled(signal, on_settled)
+    }
+
     /// Sends `signal` and waits up to `timeout` for the reply of its first
     /// route's action (or the first error of any of its actions); `None`
     /// waits for the runtime's

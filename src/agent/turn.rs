@@ -169,7 +169,8 @@ where
     /// After an instruction committed (and the snapshot shows it): reports
     /// its failures, delivers what it emitted, and replies.
     fn finish(&self, core: &mut Core<S>, ins: &mut Instruction, first: Option<R>) {
-        let is_call = ins.reply.is_some();
+        // A receipt (an acknowledgement after commit) is not a caller.
+        let is_call = ins.reply.as_ref().is_some_and(|to| !to.sink.is_receipt());
         let mut first_error = None;
         for f in core.failures.drain(..) {
             self.kind
@@ -185,9 +186,12 @@ where
             first_error.get_or_insert(f.error);
         }
         self.flush_outbound(ins);
-        if let Some(to) = ins.reply.take()
-            && let Some(slot) = to.sink.as_any().downcast_ref::<CallSlot<R>>()
-        {
+        if let Some(to) = ins.reply.take() {
+            let Some(slot) = to.sink.as_any().downcast_ref::<CallSlot<R>>() else {
+                // A receipt: the outcome, no value.
+                to.sink.settle(to.ticket, first_error);
+                return;
+            };
             let result = match (first_error, first) {
                 (Some(e), _) => Err(e),
                 (None, Some(reply)) => Ok(reply),

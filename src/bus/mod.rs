@@ -23,19 +23,20 @@ use crate::vocab::error::ScheduleError;
 use crate::vocab::report::{DeliveryFailure, UndeliveredFrom};
 use std::error::Error;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A callback subscriber.
-pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
+pub use crate::exec::listener::Callback;
+use crate::exec::listener::{ClosureSink, Listener, Sink};
+use crate::exec::receipt::Receipt;
+use crate::vocab::error::CallError;
 
 pub use crate::vocab::SubscriptionId;
 
 #[derive(Clone)]
 pub(crate) enum Subscriber {
     Agent(AgentAddr),
-    Callback(Callback),
+    Callback(Listener),
 }
 
 /// The bus's routing state, shared by all handles of one runtime.
@@ -59,6 +60,18 @@ impl BusCore {
 
     /// Fans `signal` out to every matching subscriber.
     pub fn publish(&self, rt: &Context, signal: Signal) -> Result<PublishReport, PublishError> {
+        self.publish_counted(rt, signal, None)
+    }
+
+    /// [`publish`](Self::publish), with every delivery to an agent counted
+    /// by `receipt` (told when each has settled).
+    #[inline(always)]
+    pub(crate) fn publish_counted(
+        &self,
+        rt: &Context,
+        signal: Signal,
+        receipt: Option<&Arc<Receipt>>,
+    ) -> Result<PublishReport, PublishError> {
         if !rt.intake_open() && crate::agent::refuses_now(rt) {
             return Err(PublishError::ShuttingDown(Box::new(signal)));
         }
@@ -111,21 +124,20 @@ impl BusCore {
                         Some(signal.clone())
                     };
                     if let Some(copy) = copy {
-                        match addr.send(copy) {
+                        let sent = match receipt {
+                            None => addr.send(copy),
+                            Some(receipt) => addr.send_counted(copy, receipt),
+                        };
+                        match sent {
                             Ok(()) => report.delivered += 1,
                             Err(e) => report.failures.push(DeliveryFailure::Refused(e)),
                         }
                     }
                 }
-                Subscriber::Callback(callback) => {
-                    match catch_unwind(AssertUnwindSafe(|| callback(signal))) {
-                        Ok(()) => report.delivered += 1,
-                        Err(payload) => report.failures.push(DeliveryFailure::CallbackPanicked {
-                            subscription: SubscriptionId(route.id()),
-                            message: crate::action::ActionError::from_panic(payload)
-                                .text()
-                                .to_owned(),
-                        }),
+                Subscriber::Callback(listener) => {
+                    match listener.offer(SubscriptionId(route.id()), signal) {
+                        None => report.delivered += 1,
+                        Some(failure) => report.failures.push(failure),
                     }
                 }
             }
@@ -157,10 +169,17 @@ impl Emit for BusCore {
                         break;
                     }
                 },
-                Subscriber::Callback(callback) => receivers.push(Receiver::Callback(
-                    SubscriptionId(route.id()),
-                    callback.clone(),
-                )),
+                Subscriber::Callback(listener) => {
+                    match listener.reserve(SubscriptionId(route.id()), &signal) {
+                        Ok(held) => {
+                            receivers.push(Receiver::Listener(SubscriptionId(route.id()), held))
+                        }
+                        Err(failure) => {
+                            refused = Some(failure);
+                            break;
+                        }
+                    }
+                }
             }
         }
         crate::router::scratch::put(slots);
@@ -361,7 +380,39 @@ impl Bus {
         pattern: &str,
         callback: impl Fn(&Signal) + Send + Sync + 'static,
     ) -> Result<SubscriptionId, RouteError> {
-        self.add(pattern, 0, Subscriber::Callback(Arc::new(callback)))
+        self.add(
+            pattern,
+            0,
+            Subscriber::Callback(Listener::Callback(Arc::new(callback))),
+        )
+    }
+
+    /// As [`subscribe`](Self::subscribe), for a callback that may refuse
+    /// a signal with a reason (a bounded buffer that is full; the NATS
+    /// export is one). A refusal is reported as a full mailbox is, with
+    /// the signal inside ([`DeliveryFailure::SinkRefused`]): in the
+    /// [`PublishReport`] of a publish, or as undelivered for an action's
+    /// emit. A sink cannot reserve room ahead, so for an
+    /// [`emit_or_fail`](crate::Instruction::emit_or_fail) it counts as
+    /// accepting, and a refusal after the commit is recorded as
+    /// undelivered.
+    pub fn subscribe_sink(
+        &self,
+        pattern: &str,
+        sink: impl Fn(&Signal) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Result<SubscriptionId, RouteError> {
+        self.subscribe_reserving(pattern, Arc::new(ClosureSink(Arc::new(sink))))
+    }
+
+    /// Subscribes a sink of the crate's own that can hold room ahead (the
+    /// NATS export), so a required emit into it fails the action when it
+    /// is full instead of being recorded undelivered after the commit.
+    pub(crate) fn subscribe_reserving(
+        &self,
+        pattern: &str,
+        sink: Arc<dyn Sink>,
+    ) -> Result<SubscriptionId, RouteError> {
+        self.add(pattern, 0, Subscriber::Callback(Listener::Sink(sink)))
     }
 
     /// Delivers every published signal whose type matches `pattern` to
@@ -395,6 +446,59 @@ impl Bus {
     /// otherwise the report lists per-subscriber refusals with their copies.
     pub fn publish(&self, signal: Signal) -> Result<PublishReport, PublishError> {
         self.core.publish(&self.rt, signal)
+    }
+
+    /// [`publish`](Self::publish), and calls `on_settled` once every agent
+    /// that accepted a copy has settled it: `Ok(())` when each copy's
+    /// instruction committed, or the first failure (an action's error,
+    /// its state change rolled back, or `Stopped`/`ShutDown` for a copy
+    /// dead-lettered before it ran). Callbacks run during the publish, so
+    /// they are done before it returns. Copies the report lists as refused
+    /// are not waited for. On `Err` nothing was delivered and `on_settled`
+    /// is dropped uncalled.
+    ///
+    /// ```
+    /// use agentry::{AgentSpec, Runtime, Signal};
+    /// use std::sync::mpsc;
+    ///
+    /// let rt = Runtime::builder().deterministic().build()?;
+    /// let counter = rt.spawn(&AgentSpec::<u64>::new(0).on_send("tick", |n: &mut u64, _: &mut _| {
+    ///     *n += 1;
+    ///     Ok(())
+    /// }))?;
+    /// rt.bus().subscribe_agent("tick", &counter.addr())?;
+    /// let (done, settled) = mpsc::channel();
+    /// let report = rt.bus().publish_settled(Signal::new("tick", "/clock", "")?, move |outcome| {
+    ///     done.send(outcome).unwrap();
+    /// })?;
+    /// assert!(report.is_complete());
+    /// assert!(settled.try_recv().is_err(), "not processed yet");
+    /// rt.run_until_idle()?;
+    /// assert_eq!(settled.try_recv()?, Ok(()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn publish_settled(
+        &self,
+        signal: Signal,
+        on_settled: impl FnOnce(Result<(), CallError>) + Send + 'static,
+    ) -> Result<PublishReport, PublishError> {
+        let receipt = Arc::new(Receipt::new(on_settled));
+        let published = self.publish_counted(signal, &receipt);
+        if published.is_err() {
+            receipt.disarm();
+        }
+        receipt.seal();
+        published
+    }
+
+    /// [`publish`](Self::publish), with every delivery to an agent counted
+    /// by `receipt`, which the caller seals.
+    pub(crate) fn publish_counted(
+        &self,
+        signal: Signal,
+        receipt: &Arc<Receipt>,
+    ) -> Result<PublishReport, PublishError> {
+        self.core.publish_counted(&self.rt, signal, Some(receipt))
     }
 
     /// Publishes `signal` `delay` from now (the runtime's clock: virtual in

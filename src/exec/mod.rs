@@ -7,6 +7,8 @@
 //!   run queue, the failure hook, the undelivered list, and an [`Emit`]
 //!   object for publishing emitted signals), built by the runtime.
 //! * [`reply`]: the reply slot a `call`, `state()` or query waits on.
+//! * [`receipt`]: told when every instruction of a delivery has settled
+//!   (the NATS bridge acknowledges after the commit through it).
 //! * [`claim`]: the one atomic word per agent that decides who runs it.
 //! * [`run_queue`]: agents with work, waiting for a worker; a work-stealing
 //!   queue per worker plus a global injector.
@@ -16,6 +18,8 @@
 //!   runtime, one firing thread, or a virtual clock in deterministic mode).
 //! * [`work`]: async work started by actions, run on the application's
 //!   executor, its result sent back as a signal.
+//! * [`listener`]: bus subscribers run on the publishing thread (callbacks,
+//!   and sinks that may refuse).
 //! * [`monitors`]: who watches which agent, each told once when it stops.
 //! * [`reserve`]: mailbox slots reserved before an action commits, for
 //!   emits that must be delivered or fail the action.
@@ -30,7 +34,9 @@ pub(crate) mod claim;
 pub(crate) mod context;
 pub(crate) mod counters;
 pub(crate) mod idle;
+pub(crate) mod listener;
 pub(crate) mod monitors;
+pub(crate) mod receipt;
 pub(crate) mod reply;
 pub(crate) mod reserve;
 pub(crate) mod run_queue;

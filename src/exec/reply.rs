@@ -197,6 +197,15 @@ impl<V: Send> ReplySlot<V> {
 pub trait ReplySink: Send + Sync {
     /// Fails the request `ticket` with `error` (e.g. the signal was dead-lettered).
     fn fail(&self, ticket: u64, error: CallError);
+    /// The instruction committed (`None`) or its action failed: called
+    /// instead of a typed answer when the sink is not a call's slot (a
+    /// [`Receipt`](super::receipt::Receipt)).
+    fn settle(&self, _ticket: u64, _outcome: Option<crate::vocab::ActionError>) {}
+    /// Whether the sink wants no reply value, only the outcome (so a
+    /// send-only action may take it).
+    fn is_receipt(&self) -> bool {
+        false
+    }
     /// For downcasting to the typed slot.
     fn as_any(&self) -> &dyn Any;
 }

@@ -16,6 +16,7 @@
 //! microseconds later; that delivery is recorded as undelivered (and the
 //! `on_undelivered` hook sees it), as any emit's would be.
 
+use super::listener::Held;
 use super::{AgentTask, Context};
 use crate::signal::Signal;
 use crate::vocab::SubscriptionId;
@@ -59,11 +60,12 @@ impl Drop for Reservation {
     }
 }
 
-/// A receiver of a reserved delivery: an agent's slot, or a bus callback
-/// (which cannot refuse; a panic in it is recorded).
+/// A receiver of a reserved delivery: an agent's slot, or what a bus
+/// listener holds (a callback cannot refuse; a sink held room; a panic, or
+/// a refusal of a sink that cannot hold room ahead, is recorded).
 pub(crate) enum Receiver {
     Agent(Reservation),
-    Callback(SubscriptionId, Arc<dyn Fn(&Signal) + Send + Sync>),
+    Listener(SubscriptionId, Held),
 }
 
 /// A signal with its receivers reserved, delivered after the commit.
@@ -92,16 +94,7 @@ impl Reserved {
                     };
                     copy.and_then(|copy| slot.deliver(copy).err())
                 }
-                Receiver::Callback(subscription, callback) => {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(signal)))
-                        .err()
-                        .map(|payload| DeliveryFailure::CallbackPanicked {
-                            subscription,
-                            message: crate::vocab::ActionError::from_panic(payload)
-                                .text()
-                                .to_owned(),
-                        })
-                }
+                Receiver::Listener(subscription, held) => held.deliver(subscription, signal),
             };
             if let Some(failure) = failure {
                 rt.record_undelivered(from, failure);

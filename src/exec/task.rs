@@ -2,9 +2,10 @@
 //! bus and the runtime see it, and [`AgentAddr`], its public face.
 
 use super::Runnable;
+use super::receipt::Receipt;
 use crate::signal::Signal;
 use crate::vocab::AgentId;
-use crate::vocab::error::{SendError, SendErrorKind};
+use crate::vocab::error::{CallError, SendError, SendErrorKind};
 use crate::vocab::report::{DeadLetter, DeadLetterReason};
 use std::fmt;
 use std::sync::Arc;
@@ -30,6 +31,14 @@ pub(crate) trait AgentTask: Runnable {
     /// Enqueues `signal` into a slot reserved before; releases the slot
     /// whatever happens.
     fn deliver_reserved(&self, me: &Arc<dyn AgentTask>, signal: Signal) -> Result<(), SendError>;
+    /// Routes and enqueues `signal` with `receipt` counting it, told once
+    /// its instruction has settled (committed, failed or dead-lettered).
+    fn deliver_settled(
+        &self,
+        me: &Arc<dyn AgentTask>,
+        signal: Signal,
+        receipt: &Arc<Receipt>,
+    ) -> Result<(), SendError>;
     /// The agent as `Any`, for a typed handle back (lookup by key).
     fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
@@ -58,6 +67,31 @@ impl AgentAddr {
     /// Sends `signal`; as [`AgentRef::send`](crate::AgentRef::send).
     pub fn send(&self, signal: Signal) -> Result<(), SendError> {
         self.task.deliver(&self.task, signal)
+    }
+
+    /// Sends `signal` with `receipt` counting it until it has settled.
+    pub(crate) fn send_counted(
+        &self,
+        signal: Signal,
+        receipt: &Arc<Receipt>,
+    ) -> Result<(), SendError> {
+        self.task.deliver_settled(&self.task, signal, receipt)
+    }
+
+    /// Sends `signal`, and calls `on_settled` once its instruction has
+    /// settled; as [`AgentRef::send_settled`](crate::AgentRef::send_settled).
+    pub fn send_settled(
+        &self,
+        signal: Signal,
+        on_settled: impl FnOnce(Result<(), CallError>) + Send + 'static,
+    ) -> Result<(), SendError> {
+        let receipt = Arc::new(Receipt::new(on_settled));
+        let sent = self.send_counted(signal, &receipt);
+        if sent.is_err() {
+            receipt.disarm();
+        }
+        receipt.seal();
+        sent
     }
 
     /// Whether the agent was stopped.

@@ -10,6 +10,19 @@
 //! oracle, and one benchmark run can compare them. The hidden
 //! `RuntimeBuilder::strategy` takes a [`Strategy`] explicitly.
 
+/// The NATS JetStream bridge (feature `nats`). Its code lives beside the
+/// other layers, in `src/nats/`; only its mount is here, so that every
+/// `cfg(feature = ...)` of the crate stays in `imp`.
+#[cfg(feature = "nats")]
+#[path = "../nats/mod.rs"]
+pub mod nats;
+
+/// Bridges to other systems, each present when its feature is on; the
+/// crate root re-exports them (`agentry::nats`).
+pub mod bridges {
+    #[cfg(feature = "nats")]
+    pub use super::nats;
+}
 pub mod observe;
 pub mod payload;
 pub mod pool;
@@ -76,7 +89,7 @@ impl Default for Strategy {
 
 /// The names of the optimization features enabled in this build, for reports.
 pub fn enabled_features() -> &'static [&'static str] {
-    const ALL: [(&str, bool); 7] = [
+    const ALL: [(&str, bool); 8] = [
         ("fast-path", cfg!(feature = "fast-path")),
         ("zero-copy", cfg!(feature = "zero-copy")),
         ("pooling", cfg!(feature = "pooling")),
@@ -84,6 +97,7 @@ pub fn enabled_features() -> &'static [&'static str] {
         ("mimalloc", cfg!(feature = "mimalloc")),
         ("tracing", cfg!(feature = "tracing")),
         ("metrics", cfg!(feature = "metrics")),
+        ("nats", cfg!(feature = "nats")),
     ];
     const fn count() -> usize {
         let mut n = 0;

@@ -72,6 +72,14 @@ impl ActionError {
         )
     }
 
+    /// An error of any `kind` with a message and no underlying error: for
+    /// rebuilding an error that crossed a process boundary (the NATS
+    /// bridge's remote calls), or for a kind the constructors above do not
+    /// name.
+    pub fn of_kind(kind: ActionErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(kind, message.into(), None)
+    }
+
     fn new(
         kind: ActionErrorKind,
         message: Cow<'static, str>,

@@ -169,6 +169,14 @@ pub enum CallError {
         /// on the caller.
         agents: Vec<AgentId>,
     },
+    /// A call to an agent in another process (the NATS bridge's
+    /// `RemoteAgent::call`) could not reach it or understand its answer:
+    /// nobody serves the name, the connection is down, or the reply did
+    /// not decode. Whether the signal ran is unknown.
+    Remote {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for CallError {
@@ -206,6 +214,7 @@ impl fmt::Display for CallError {
                     ") in which each agent waits for the next forever; send instead of calling on one side"
                 )
             }
+            CallError::Remote { reason } => write!(f, "remote call failed: {reason}"),
         }
     }
 }

@@ -147,6 +147,16 @@ pub enum DeliveryFailure {
         /// The panic message.
         message: String,
     },
+    /// A subscriber of the runtime's own (the NATS export's buffer)
+    /// refused the signal, e.g. because it is full; the signal is inside.
+    SinkRefused {
+        /// The subscription.
+        subscription: SubscriptionId,
+        /// Why it refused.
+        reason: String,
+        /// The signal.
+        signal: Box<Signal>,
+    },
     /// Nobody subscribes to the signal's type (the signal is inside).
     NoSubscribers(Box<Signal>),
     /// The runtime was shutting down (the signal is inside).
@@ -176,6 +186,15 @@ impl fmt::Display for DeliveryFailure {
             } => {
                 write!(f, "bus callback {subscription:?} panicked: {message}")
             }
+            DeliveryFailure::SinkRefused {
+                subscription,
+                reason,
+                signal,
+            } => write!(
+                f,
+                "subscription {subscription:?} refused `{}`: {reason}",
+                signal.ty()
+            ),
             DeliveryFailure::NoSubscribers(s) => write!(f, "no subscriber for `{}`", s.ty()),
             DeliveryFailure::ShuttingDown(s) => {
                 write!(f, "runtime shutting down; `{}` not delivered", s.ty())
