@@ -48,7 +48,7 @@ where
         let pool_kind = self.rt.config.strategy.pool;
         let mut letters = Vec::with_capacity(drained.len());
         for mut ins in drained {
-            let was_call = ins.reply.is_some();
+            let was_call = ins.is_call();
             if let Some(to) = ins.reply.take() {
                 let error = match reason {
                     DeadLetterReason::AgentStopped => CallError::Stopped { agent: self.id },

@@ -134,7 +134,7 @@ where
                     .first()
                     .map_or("", |r| self.kind.actions.name(r.action)),
                 batch_index: n,
-                call: ins.reply.is_some(),
+                call: ins.is_call(),
             });
             let first = self.execute(core, &mut ins);
             n += 1;
@@ -169,8 +169,7 @@ where
     /// After an instruction committed (and the snapshot shows it): reports
     /// its failures, delivers what it emitted, and replies.
     fn finish(&self, core: &mut Core<S>, ins: &mut Instruction, first: Option<R>) {
-        // A receipt (an acknowledgement after commit) is not a caller.
-        let is_call = ins.reply.as_ref().is_some_and(|to| !to.sink.is_receipt());
+        let is_call = ins.is_call();
         let mut first_error = None;
         for f in core.failures.drain(..) {
             self.kind

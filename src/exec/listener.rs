@@ -18,14 +18,14 @@ pub type Callback = Arc<dyn Fn(&Signal) + Send + Sync>;
 pub(crate) trait Sink: Send + Sync {
     /// Takes `signal`, or says why not.
     fn offer(&self, signal: &Signal) -> Result<(), String>;
-    /// Holds room for one signal, filled after the emitting action
+    /// Holds room for `signal`, filled with it after the emitting action
     /// commits (released if it is dropped unfilled), or says why not.
-    fn reserve(&self) -> Result<Box<dyn SinkSlot>, String>;
+    fn reserve(&self, signal: &Signal) -> Result<Box<dyn SinkSlot>, String>;
 }
 
 /// Room a [`Sink`] holds for one signal.
 pub(crate) trait SinkSlot: Send {
-    /// Puts `signal` in the room held for it.
+    /// Puts `signal` (the one the room was held for) in it.
     fn fill(self: Box<Self>, signal: &Signal) -> Result<(), String>;
 }
 
@@ -42,7 +42,7 @@ impl Sink for ClosureSink {
         (self.0)(signal)
     }
 
-    fn reserve(&self) -> Result<Box<dyn SinkSlot>, String> {
+    fn reserve(&self, _signal: &Signal) -> Result<Box<dyn SinkSlot>, String> {
         Ok(Box::new(ClosureSink(self.0.clone())))
     }
 }
@@ -96,7 +96,7 @@ impl Listener {
     ) -> Result<Held, DeliveryFailure> {
         match self {
             Listener::Callback(callback) => Ok(Held::Callback(callback.clone())),
-            Listener::Sink(sink) => match catch_unwind(AssertUnwindSafe(|| sink.reserve())) {
+            Listener::Sink(sink) => match catch_unwind(AssertUnwindSafe(|| sink.reserve(signal))) {
                 Ok(Ok(slot)) => Ok(Held::Slot(slot)),
                 Ok(Err(reason)) => Err(refused(subscription, reason, signal)),
                 Err(payload) => Err(panicked(subscription, payload)),

@@ -91,7 +91,15 @@ impl Receipt {
             (inner.first_error.take(), inner.on_settled.take())
         };
         if let Some(on_settled) = on_settled {
-            on_settled(outcome.map_or(Ok(()), Err));
+            // User code, run inside a turn: a panic must not unwind into
+            // the worker (the agent would stay claimed). It is discarded,
+            // as a panicking bus callback's is reported and dropped.
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                on_settled(outcome.map_or(Ok(()), Err));
+            }));
+            if let Err(payload) = told {
+                crate::vocab::action_error::discard_panic(payload);
+            }
         }
     }
 }

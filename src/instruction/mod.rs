@@ -97,6 +97,13 @@ pub(crate) struct ReplyTo {
     pub ticket: u64,
 }
 
+impl ReplyTo {
+    /// A caller waiting for a reply, not a receipt waiting for the outcome.
+    pub(crate) fn is_caller(&self) -> bool {
+        !self.sink.is_receipt()
+    }
+}
+
 impl Instruction {
     /// An empty instruction, as the pool hands it out.
     pub(crate) fn blank() -> Self {
@@ -252,8 +259,10 @@ impl Instruction {
     }
 
     /// Whether a caller is waiting for this instruction's reply (`call`).
+    /// A sender told when it settles (`send_settled`, the NATS import)
+    /// is not a caller.
     pub fn is_call(&self) -> bool {
-        self.reply.is_some()
+        self.reply.as_ref().is_some_and(ReplyTo::is_caller)
     }
 
     /// Publishes `signal` on the runtime's bus once this action commits.

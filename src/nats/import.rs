@@ -61,7 +61,10 @@ pub struct ImportOptions {
     /// Messages asked for per pull.
     pub batch: usize,
     /// How long the server waits for an acknowledgement before it
-    /// redelivers (a process that died mid-way).
+    /// redelivers (a process that died mid-way). A message still queued
+    /// in the agent's mailbox when it passes is delivered again (a
+    /// duplicate, which at least once allows and `SeenIds` skips): keep
+    /// `max_ack_pending` below what the agent commits within `ack_wait`.
     pub ack_wait: Duration,
     /// The first redelivery delay of a message that could not be taken
     /// (a full mailbox); it doubles per delivery up to `redeliver_max`.
@@ -273,10 +276,7 @@ impl Fetch {
                 batch = request => batch,
             };
             let mut messages = match batch {
-                Ok(messages) => {
-                    failures = 0;
-                    messages
-                }
+                Ok(messages) => messages,
                 Err(_) => {
                     // No server (a restart): try again, a little later each time.
                     failures = failures.saturating_add(1);
@@ -297,9 +297,26 @@ impl Fetch {
                     next = messages.next() => next,
                 };
                 match next {
-                    Some(Ok(message)) => self.take(message),
-                    // A status the batch ends on, or the end: pull again.
-                    Some(Err(_)) | None => break,
+                    Some(Ok(message)) => {
+                        failures = 0;
+                        self.take(message);
+                    }
+                    // The end (all there, or expired): pull again.
+                    None => break,
+                    // An error status (consumer deleted, no responders):
+                    // pull again after a delay, as for a lost server.
+                    Some(Err(_)) => {
+                        failures = failures.saturating_add(1);
+                        let wait = backoff(
+                            i64::from(failures),
+                            Duration::from_millis(10),
+                            Duration::from_secs(1),
+                        );
+                        tokio::select! {
+                            _ = &mut stopped => return,
+                            () = tokio::time::sleep(wait) => break,
+                        }
+                    }
                 }
             }
         }
@@ -435,8 +452,9 @@ impl Acknowledger {
                     // Acks are fire-and-forget publishes, coalesced by the
                     // client's write buffer; a lost one means a redelivery,
                     // which the at-least-once contract allows.
-                    let _ = s.acker.ack().await;
-                    this.counters.committed.fetch_add(1, Ordering::Relaxed);
+                    if s.acker.ack().await.is_ok() {
+                        this.counters.committed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Verdict::Skip => {
                     let _ = s.acker.ack().await;

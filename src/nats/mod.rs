@@ -40,6 +40,11 @@
 //!   another process through NATS request/reply, answered with the same
 //!   [`CallError`](crate::CallError)s and bound by the same timeout as a
 //!   local call.
+//!   What the acknowledgement covers is the commit: signals the action
+//!   emitted are then in the bus's hands, and one that goes to another
+//!   export sits in that export's memory buffer until JetStream stores it
+//!   (`Export::flush`); a crash in between loses it. Where that matters,
+//!   flush the export at the points that must be durable.
 //! * [`SeenIds`](crate::nats::SeenIds): end to end the bridge delivers at least once (a crash
 //!   between commit and acknowledgement redelivers). An agent that must
 //!   apply each signal once keeps the recent ids in its state and skips
