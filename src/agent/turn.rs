@@ -169,7 +169,8 @@ where
     /// After an instruction committed (and the snapshot shows it): reports
     /// its failures, delivers what it emitted, and replies.
     fn finish(&self, core: &mut Core<S>, ins: &mut Instruction, first: Option<R>) {
-        let is_call = ins.is_call();
+        // Only failures report it (a virtual call for a receipt).
+        let is_call = !core.failures.is_empty() && ins.is_call();
         let mut first_error = None;
         for f in core.failures.drain(..) {
             self.kind

@@ -15,8 +15,7 @@
 use crate::router::{RouteSlot, Router};
 use crate::signal::Text;
 use arc_swap::ArcSwap;
-use std::borrow::Borrow;
-use std::collections::HashMap;
+use hashbrown::{Equivalent, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
@@ -25,52 +24,39 @@ pub const MEMO_CAPACITY: usize = 4096;
 
 type Map = HashMap<Key, Arc<[RouteSlot]>, BuildHasherDefault<PassThrough>>;
 
-/// What the map is keyed by and looked up with: a type's precomputed hash and
-/// its string (`dyn`, so that a borrowed `&Text` looks up an owned [`Key`]
-/// without a clone).
-trait TypeKey {
-    fn text(&self) -> &Text;
-}
-
-impl TypeKey for Text {
-    fn text(&self) -> &Text {
-        self
-    }
-}
-
-impl Hash for dyn TypeKey + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.text().key_hash());
-    }
-}
-
-impl PartialEq for dyn TypeKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.text().as_str() == other.text().as_str()
-    }
-}
-
-impl Eq for dyn TypeKey + '_ {}
-
 /// A memoized type.
 #[derive(Clone)]
 pub struct Key(Text);
 
-impl<'a> Borrow<dyn TypeKey + 'a> for Key {
-    fn borrow(&self) -> &(dyn TypeKey + 'a) {
-        &self.0
-    }
-}
-
 impl Hash for Key {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (&self.0 as &dyn TypeKey).hash(state);
+        state.write_u64(self.0.key_hash());
     }
 }
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// A borrowed type looking up a [`Key`] without a clone: it hashes and
+/// compares as the key would (hashbrown's `Equivalent`, so no `dyn`
+/// borrow and no virtual call per lookup).
+struct Lookup<'a>(&'a Text);
+
+impl Hash for Lookup<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.key_hash());
+    }
+}
+
+impl Equivalent<Key> for Lookup<'_> {
+    #[inline]
+    fn equivalent(&self, key: &Key) -> bool {
+        self.0.as_str() == key.0.as_str()
     }
 }
 
@@ -137,7 +123,7 @@ impl RouteMemo {
         let RouteMemo::On(cell) = self else {
             return None;
         };
-        cell.load().get(ty as &dyn TypeKey).map(|slots| f(slots))
+        cell.load().get(&Lookup(ty)).map(|slots| f(slots))
     }
 
     #[inline]
@@ -155,7 +141,7 @@ impl RouteMemo {
             router.lookup(ty, out);
             return MemoOutcome::Off;
         };
-        if let Some(slots) = cell.load().get(ty as &dyn TypeKey) {
+        if let Some(slots) = cell.load().get(&Lookup(ty)) {
             out.extend_from_slice(slots);
             return MemoOutcome::Hit;
         }
