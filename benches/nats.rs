@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench --features nats --bench nats
 //! cargo bench --features nats --bench nats -- --signals N --unbatched N \
-//!     --rate R --secs S --calls C --retry-sleep-us U --rows batched,unbatched,paced,call,raw
+//!     --rate R --secs S --calls C [--spin | --retry-sleep-us U] --rows batched,unbatched,paced,quiet,call,raw,raw-ack-all
 //! ```
 //!
 //! One way: runtime A publishes on its bus (each signal built in the loop
@@ -30,10 +30,17 @@
 //!   it runs at a few thousand signals/s).
 //! * `paced`: `--rate` (10,000) signals/s for `--secs` (3) s, the latency
 //!   a signal sees when nothing queues: the cross-process latency.
+//! * `quiet`: 4 signals/s for 3 s: the import's pull requests expire (1 s)
+//!   between signals, and each must still find one waiting at the server
+//!   (its max latency was 1.25 s when an expired request was not replaced
+//!   at once).
 //! * `call`: `RemoteAgent::call` to an agent served in runtime B,
 //!   sequentially, `--calls` (5,000) after a warm-up.
 //! * `raw`: the same traffic with async-nats alone (no agentry): the
 //!   ceiling of this server on this machine.
+//! * `raw-ack-all`: `raw` with cumulative acknowledgement (`AckPolicy::All`,
+//!   one ack per 512 messages): what the server would save, measured for a
+//!   choice the bridge does not make (see the import's docs).
 //!
 //! Besides latency and counters, each row prints the CPU time of the
 //! publisher thread, the tokio workers, the agentry workers, the
@@ -41,17 +48,19 @@
 //!
 //! The publisher applies backpressure: a publish the export refuses (its
 //! buffer is full: `DeliveryFailure::SinkRefused`) takes the signal back
-//! out of the failure and publishes it again after `yield_now` (or a sleep
-//! of `--retry-sleep-us`); the table counts those retries. A retried
-//! signal keeps its first send time.
+//! out of the failure, waits on `Export::room` until a quarter of the
+//! buffer is free (parked, woken by the export), and publishes it again;
+//! the table counts those retries. `--spin` retries after `yield_now`
+//! instead, `--retry-sleep-us U` after a sleep, to show what waiting buys.
+//! A retried signal keeps its first send time.
 
 mod common;
 #[path = "../tests/common/nats_server.rs"]
 mod nats_server;
 
 use agentry::nats::{
-    Bridge, Export, ExportOptions, ExportStats, Import, ImportOptions, ImportStats, ImportTarget,
-    async_nats,
+    Bridge, Export, ExportOptions, ExportRoom, ExportStats, Import, ImportOptions, ImportStats,
+    ImportTarget, async_nats,
 };
 use agentry::{AgentSpec, Bus, DeliveryFailure, Instruction, Runtime, Signal};
 use hdrhistogram::Histogram;
@@ -338,11 +347,37 @@ struct Published {
     cpu: u64,
 }
 
+/// How the publisher waits before publishing a refused signal again.
+#[derive(Clone, Copy, Debug)]
+enum Backpressure {
+    /// `Export::room().wait(buffer / 4)`: parked until the export made room.
+    Wait,
+    /// `yield_now`, then again at once.
+    Spin,
+    /// A fixed sleep.
+    Sleep(Duration),
+}
+
+impl std::fmt::Display for Backpressure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backpressure::Wait => f.write_str("wait on Export::room for a quarter of the buffer"),
+            Backpressure::Spin => f.write_str("yield_now and retry"),
+            Backpressure::Sleep(pause) => write!(f, "sleep {pause:?} and retry"),
+        }
+    }
+}
+
 /// Publishes `n` probes (sequence numbers `0..n`) on `bus`, as fast as the
 /// export takes them or, with `interval`, one per interval on average. A
-/// refused publish is repeated after `yield_now` (`retry_pause` zero) or a
-/// sleep of `retry_pause`.
-fn publish(bus: &Bus, n: u64, interval: Option<Duration>, retry_pause: Duration) -> Published {
+/// refused publish is repeated after the `backpressure` wait.
+fn publish(
+    bus: &Bus,
+    room: &ExportRoom,
+    n: u64,
+    interval: Option<Duration>,
+    backpressure: Backpressure,
+) -> Published {
     let mut retries = 0u64;
     let mut retried_signals = 0u64;
     let mut lag = interval.map(|_| histogram());
@@ -378,10 +413,14 @@ fn publish(bus: &Bus, n: u64, interval: Option<Duration>, retry_pause: Duration)
             signal = back.expect("a refused publish hands the signal back");
             retries += 1;
             refused_once = true;
-            if retry_pause.is_zero() {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(retry_pause);
+            match backpressure {
+                Backpressure::Wait => {
+                    // A timeout only means "try again"; a stopped export
+                    // would fail the publish itself.
+                    let _ = room.wait(room.capacity() / 4, Duration::from_secs(1));
+                }
+                Backpressure::Spin => std::thread::yield_now(),
+                Backpressure::Sleep(pause) => std::thread::sleep(pause),
             }
         }
         retried_signals += u64::from(refused_once);
@@ -457,7 +496,7 @@ struct Ends<'a> {
     import: Import,
     recorder: Arc<Recorder>,
     server: Option<u32>,
-    retry_pause: Duration,
+    backpressure: Backpressure,
 }
 
 /// When a phase's milestones were reached.
@@ -483,10 +522,11 @@ impl Ends<'_> {
         let cpu_before = cpu::Snapshot::now(self.server);
         let publisher = {
             let bus = self.bus.clone();
-            let pause = self.retry_pause;
+            let room = self.export.room();
+            let backpressure = self.backpressure;
             std::thread::Builder::new()
                 .name("publisher".into())
-                .spawn(move || publish(&bus, n, interval, pause))
+                .spawn(move || publish(&bus, &room, n, interval, backpressure))
                 .expect("spawn the publisher")
         };
         let published = publisher.join().expect("the publisher thread");
@@ -518,7 +558,7 @@ fn one_way(
     tokio_rt: &tokio::runtime::Runtime,
     url: &str,
     row: OneWay,
-    retry_pause: Duration,
+    backpressure: Backpressure,
 ) -> OneWayResult {
     let stream = row.name.to_uppercase();
     let (a, b) = tokio_rt.block_on(async {
@@ -553,7 +593,7 @@ fn one_way(
         import,
         recorder,
         server: server_pid(url),
-        retry_pause,
+        backpressure,
     };
 
     // Warm-up: connections, stream files, consumer, allocator, caches.
@@ -625,7 +665,17 @@ struct RawResult {
 /// pull consumer (batch 512, max_ack_pending 8192) on a second connection
 /// that acks each message. No encode, decode, bus or agent: the ceiling
 /// the bridge works under.
-fn raw_jetstream(tokio_rt: &tokio::runtime::Runtime, url: &str, n: u64) -> RawResult {
+///
+/// With `ack_all` the consumer is `AckPolicy::All` and acknowledges only the
+/// last message of every 512 (and the last one): the server's cost of
+/// cumulative acknowledgement, which the bridge does not use (an ack-all
+/// also covers deliveries the consumer never received).
+fn raw_jetstream(
+    tokio_rt: &tokio::runtime::Runtime,
+    url: &str,
+    n: u64,
+    ack_all: bool,
+) -> RawResult {
     use async_nats::jetstream::{self, consumer::pull, stream};
     use futures_util::StreamExt;
 
@@ -654,7 +704,11 @@ fn raw_jetstream(tokio_rt: &tokio::runtime::Runtime, url: &str, n: u64) -> RawRe
                 "raw",
                 pull::Config {
                     durable_name: Some("raw".into()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_policy: if ack_all {
+                        jetstream::consumer::AckPolicy::All
+                    } else {
+                        jetstream::consumer::AckPolicy::Explicit
+                    },
                     max_ack_pending: 8_192,
                     ..Default::default()
                 },
@@ -695,9 +749,11 @@ fn raw_jetstream(tokio_rt: &tokio::runtime::Runtime, url: &str, n: u64) -> RawRe
             }
         };
         let mut consume = async |count: u64| {
-            for _ in 0..count {
+            for i in 1..=count {
                 let message = messages.next().await.expect("a message").expect("no error");
-                message.ack().await.expect("ack");
+                if !ack_all || i % 512 == 0 || i == count {
+                    message.ack().await.expect("ack");
+                }
             }
             Instant::now()
         };
@@ -833,12 +889,25 @@ struct Config {
     rate: u64,
     secs: u64,
     calls: u64,
-    retry_pause: Duration,
+    backpressure: Backpressure,
     rows: Vec<String>,
 }
 
+/// The `quiet` row: a few signals a second, so the import's pull requests
+/// expire (1 s) between them; a signal must not wait for a new request.
+const QUIET_RATE: u64 = 4;
+const QUIET_SECS: u64 = 3;
+
 /// Every row, in the order they run.
-const ROWS: [&str; 5] = ["batched", "unbatched", "paced", "call", "raw"];
+const ROWS: [&str; 7] = [
+    "batched",
+    "unbatched",
+    "paced",
+    "quiet",
+    "call",
+    "raw",
+    "raw-ack-all",
+];
 
 impl Config {
     fn from_args() -> Config {
@@ -850,7 +919,11 @@ impl Config {
             rate: arg(&args, "--rate").unwrap_or(10_000),
             secs: arg(&args, "--secs").unwrap_or(3),
             calls: arg(&args, "--calls").unwrap_or(5_000),
-            retry_pause: Duration::from_micros(arg(&args, "--retry-sleep-us").unwrap_or(0)),
+            backpressure: match arg(&args, "--retry-sleep-us") {
+                Some(us) => Backpressure::Sleep(Duration::from_micros(us.max(1))),
+                None if args.iter().any(|a| a == "--spin") => Backpressure::Spin,
+                None => Backpressure::Wait,
+            },
             rows: args
                 .iter()
                 .position(|a| a == "--rows")
@@ -887,8 +960,12 @@ impl Config {
             "cargo bench --features nats --bench nats -- --signals {} --unbatched {} --rate {} --secs {} --calls {}",
             self.signals, self.unbatched, self.rate, self.secs, self.calls
         );
-        if !self.retry_pause.is_zero() {
-            command += &format!(" --retry-sleep-us {}", self.retry_pause.as_micros());
+        match self.backpressure {
+            Backpressure::Wait => {}
+            Backpressure::Spin => command += " --spin",
+            Backpressure::Sleep(pause) => {
+                command += &format!(" --retry-sleep-us {}", pause.as_micros());
+            }
         }
         if self.rows.len() != ROWS.len() {
             command += &format!(" --rows {}", self.rows.join(","));
@@ -932,14 +1009,10 @@ fn main() {
     );
     let sample = probe(123_456);
     println!(
-        "signal: `{TYPE}`, JSON payload {} B, CloudEvent on the wire {} B; threads: tokio 2 workers, runtimes A and B 1 worker each, 1 publisher; backpressure retry: {}",
+        "signal: `{TYPE}`, JSON payload {} B, CloudEvent on the wire {} B; threads: tokio 2 workers, runtimes A and B 1 worker each, 1 publisher; backpressure: {}",
         sample.data().len(),
         sample.to_json_vec().len(),
-        if config.retry_pause.is_zero() {
-            "yield_now".to_owned()
-        } else {
-            format!("sleep {:?}", config.retry_pause)
-        },
+        config.backpressure,
     );
     println!();
 
@@ -984,12 +1057,20 @@ fn main() {
             import: ImportOptions::new("sink", PATTERN),
             interval: Some(Duration::from_secs(1) / u32::try_from(rate).expect("rate fits u32")),
         },
+        OneWay {
+            name: "quiet",
+            signals: QUIET_RATE * QUIET_SECS,
+            warmup: QUIET_RATE,
+            export: ExportOptions::default(),
+            import: ImportOptions::new("sink", PATTERN),
+            interval: Some(Duration::from_secs(1) / u32::try_from(QUIET_RATE).expect("fits u32")),
+        },
     ];
     let mut results = Vec::new();
     for row in rows {
         if config.runs(row.name) {
             eprintln!("running {} ({} signals)...", row.name, row.signals);
-            results.push(one_way(&tokio_rt, &url, row, config.retry_pause));
+            results.push(one_way(&tokio_rt, &url, row, config.backpressure));
         }
     }
     let call = config.runs("call").then(|| {
@@ -998,7 +1079,11 @@ fn main() {
     });
     let raw = config.runs("raw").then(|| {
         eprintln!("running raw JetStream ({signals} messages)...");
-        raw_jetstream(&tokio_rt, &url, signals)
+        raw_jetstream(&tokio_rt, &url, signals, false)
+    });
+    let raw_ack_all = config.runs("raw-ack-all").then(|| {
+        eprintln!("running raw JetStream, cumulative acks ({signals} messages)...");
+        raw_jetstream(&tokio_rt, &url, signals, true)
     });
     let load_after = load_average();
 
@@ -1104,6 +1189,11 @@ fn main() {
     );
     for r in &results {
         if let Some(lag) = &r.lag {
+            let (rate, secs) = if r.name == "quiet" {
+                (QUIET_RATE, QUIET_SECS)
+            } else {
+                (rate, secs)
+            };
             println!(
                 "{}: target {rate} signals/s for {secs} s; publisher lag behind its schedule p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
                 r.name,
@@ -1137,7 +1227,7 @@ fn main() {
             .process
             .saturating_sub(c.tokio + c.agentry + publisher.unwrap_or(0));
         println!(
-            "{:<10} {:>6.2}s | {:>9} {:>9} {:>9} {:>9} {:>9} | {:>11} {:>12} | {:>9.1}",
+            "{:<11} {:>5.2}s | {:>9} {:>9} {:>9} {:>9} {:>9} | {:>11} {:>12} | {:>9.1}",
             name,
             wall.as_secs_f64(),
             publisher.map_or_else(|| "-".to_owned(), tick),
@@ -1162,21 +1252,28 @@ fn main() {
     if let Some(raw) = &raw {
         cpu_row("raw", raw.elapsed, None, raw.cpu, raw.signals);
     }
+    if let Some(raw) = &raw_ack_all {
+        cpu_row("raw-ack-all", raw.elapsed, None, raw.cpu, raw.signals);
+    }
     println!(
         "(publisher: bus publish incl. the export sink's JSON encode; tokio: NATS client I/O, export publisher, import fetch + decode + acks; agentry: both runtimes' workers (the agent's action); rest: other threads of this process (raw: its publisher task runs on tokio); other procs: the rest of the machine's busy time; µs/signal: this process + nats-server CPU per signal)"
     );
-    if let Some(raw) = &raw {
+    if raw.is_some() || raw_ack_all.is_some() {
         println!();
         println!(
-            "Raw JetStream, no agentry (async-nats only: pre-encoded {} B messages, publish window 1024, pull batch 512, max_ack_pending 8192, ack each)",
+            "Raw JetStream, no agentry (async-nats only: pre-encoded {} B messages, publish window 1024, pull batch 512, max_ack_pending 8192; raw: ack each; raw-ack-all: AckPolicy::All, one ack per 512)",
             sample.to_json_vec().len()
         );
-        println!(
-            "raw        {:>8} messages: {:>8.0} messages/s end to end (last ack), publish side stored all after {:.3} s",
-            raw.signals,
-            raw.signals as f64 / raw.elapsed.as_secs_f64(),
-            raw.stored_after.as_secs_f64(),
-        );
+    }
+    for (name, raw) in [("raw", &raw), ("raw-ack-all", &raw_ack_all)] {
+        if let Some(raw) = raw {
+            println!(
+                "{name:<12} {:>8} messages: {:>8.0} messages/s end to end (last ack), publish side stored all after {:.3} s",
+                raw.signals,
+                raw.signals as f64 / raw.elapsed.as_secs_f64(),
+                raw.stored_after.as_secs_f64(),
+            );
+        }
     }
     if let Some(call) = &call {
         println!();
@@ -1216,6 +1313,11 @@ fn main() {
                 } else {
                     ""
                 },
+            ),
+            "quiet" => println!(
+                "  a quiet consumer ({QUIET_RATE} signals/s for {QUIET_SECS} s, across pull request expiries): latency mean {:.1} µs, max {:.1} µs",
+                r.latency.mean() / 1_000.0,
+                us(r.latency.max()),
             ),
             _ => println!(
                 "  cross-process latency at {} signals/s: mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs",

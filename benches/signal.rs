@@ -1,6 +1,6 @@
-//! Signal creation and payload clone / fan-out copies (wall clock).
-//! `cargo bench --bench signal`; with `--features zero-copy` the payload is
-//! shared instead of copied.
+//! Signal creation, the CloudEvents JSON codec, and payload clone / fan-out
+//! copies (wall clock). `cargo bench --bench signal`; with `--features
+//! zero-copy` the payload is shared instead of copied.
 
 mod common;
 #[path = "ops/mod.rs"]
@@ -38,6 +38,26 @@ fn signal_id(c: &mut Criterion) {
     group.finish();
 }
 
+/// Structured-mode CloudEvents JSON, each way, for the NATS bench's signal
+/// (a 64 B JSON payload: 216 B on the wire): the codec the bridge runs on
+/// every signal it exports and imports.
+fn cloudevent_json(c: &mut Criterion) {
+    let mut group = c.benchmark_group("signal/cloudevent_json");
+    let signal = agentry::Signal::json(
+        "bench.tick",
+        "/bench/nats",
+        &serde_json::json!({"seq": 123_456, "sent_ns": 1_234_567_890_123u64, "pad": "0123456789abcdef"}),
+    )
+    .expect("a valid signal");
+    let wire = signal.to_json_vec();
+    group.throughput(Throughput::Bytes(wire.len() as u64));
+    group.bench_function("encode", |b| b.iter(|| black_box(signal.to_json_vec())));
+    group.bench_function("decode", |b| {
+        b.iter(|| black_box(agentry::Signal::from_json(black_box(&wire)).expect("decodes")))
+    });
+    group.finish();
+}
+
 fn payload(c: &mut Criterion) {
     let mut group = c.benchmark_group("payload");
     let payload = ops::payload_of(64 * 1024);
@@ -59,5 +79,5 @@ fn config() -> Criterion {
         .measurement_time(std::time::Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = signal_build, signal_id, payload }
+criterion_group! { name = benches; config = config(); targets = signal_build, signal_id, cloudevent_json, payload }
 criterion_main!(benches);

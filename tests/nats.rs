@@ -15,7 +15,8 @@ mod nats_server;
 
 use agentry::nats::async_nats;
 use agentry::nats::{
-    Bridge, Export, ExportOptions, Import, ImportOptions, ImportStats, ImportTarget, SeenIds,
+    Bridge, BridgeError, Export, ExportOptions, Import, ImportOptions, ImportStats, ImportTarget,
+    RoomError, SeenIds,
 };
 use agentry::signal::Data;
 use agentry::{
@@ -1168,6 +1169,109 @@ fn export_buffer_full_is_reported_not_dropped() {
     });
     assert_eq!(messages, published, "each signal stored once");
     drop(export);
+    p.shutdown();
+}
+
+#[test]
+fn a_producer_waits_for_room_instead_of_retrying() {
+    let Some(mut server) = NatsServer::start() else {
+        return;
+    };
+    let p = Process::start(&server);
+    // One publish in flight: with the server down it is never
+    // acknowledged, so once the buffer is full it stays full.
+    let export = p.export(
+        "audit.**",
+        ExportOptions {
+            buffer: 8,
+            window: 1,
+            ..ExportOptions::default()
+        },
+    );
+    let room = export.room();
+    assert_eq!(room.capacity(), 8);
+    // Sizes no channel or server takes are refused up front, not a panic
+    // or a pull refused forever.
+    let too_big = p.io.block_on(p.bridge.export(
+        &p.rt.bus(),
+        "audit.**",
+        ExportOptions {
+            buffer: usize::MAX,
+            ..ExportOptions::default()
+        },
+    ));
+    assert!(
+        matches!(
+            too_big,
+            Err(BridgeError::InvalidOption {
+                what: "ExportOptions::buffer",
+                ..
+            })
+        ),
+        "{:?}",
+        too_big.err()
+    );
+    let too_big = p.io.block_on(p.bridge.import(
+        ImportOptions {
+            batch: usize::MAX,
+            ..ImportOptions::new("huge", "audit.**")
+        },
+        ImportTarget::Bus(p.rt.bus()),
+    ));
+    assert!(
+        matches!(
+            too_big,
+            Err(BridgeError::InvalidOption {
+                what: "ImportOptions::batch",
+                ..
+            })
+        ),
+        "{:?}",
+        too_big.err()
+    );
+    server.kill();
+
+    // With nothing acknowledged the buffer fills and stays full.
+    let mut published = 0u64;
+    let refused = loop {
+        let signal = numbered("audit.entry", published);
+        published += 1;
+        let report = p.rt.bus().publish(signal).unwrap();
+        if let Some(DeliveryFailure::SinkRefused { signal, .. }) =
+            report.failures.into_iter().next()
+        {
+            break *signal;
+        }
+        assert!(published < 100_000, "the buffer never filled");
+    };
+    assert_eq!(
+        room.wait(4, Duration::from_millis(50)),
+        Err(RoomError::TimedOut),
+        "no room while the server is down"
+    );
+
+    // A producer parked on the room is woken once the export drains, and
+    // the room it waited for is there: four publishes in a row are taken.
+    let waiter = {
+        let room = room.clone();
+        std::thread::spawn(move || room.wait(4, Duration::from_secs(60)))
+    };
+    server.restart();
+    assert_eq!(waiter.join().unwrap(), Ok(()));
+    room.wait(4, Duration::from_secs(60)).unwrap();
+    let report = p.rt.bus().publish(refused).unwrap();
+    assert!(report.is_complete(), "{:?}", report.failures);
+    for seq in published..published + 3 {
+        let report = p.rt.bus().publish(numbered("audit.entry", seq)).unwrap();
+        assert!(report.is_complete(), "{:?}", report.failures);
+    }
+    let stats = p.io.block_on(export.stop());
+    assert_eq!(stats.stored, published + 3, "{stats:?}");
+    assert_eq!(
+        room.wait(1, Duration::from_secs(60)),
+        Err(RoomError::Stopped),
+        "a stopped export has no room"
+    );
     p.shutdown();
 }
 

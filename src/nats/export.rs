@@ -16,6 +16,8 @@
 //! as it reports a full mailbox, and one larger than the server's
 //! `max_payload`, which no retry would ever store.
 
+use super::outgoing::Outgoing;
+use super::room::ExportRoom;
 use super::{Bridge, BridgeError, subject};
 use crate::bus::Bus;
 use crate::exec::listener::{Sink, SinkSlot};
@@ -25,8 +27,8 @@ use crate::vocab::SubscriptionId;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
@@ -86,15 +88,6 @@ struct Counters {
     refused: AtomicU64,
 }
 
-/// One encoded signal on its way to the stream.
-struct Outgoing {
-    /// Its number, in the order the sink accepted it.
-    number: u64,
-    subject: String,
-    id: String,
-    payload: Bytes,
-}
-
 /// The bus side of an export: encodes a signal into the bounded buffer
 /// (on the publishing thread), or holds room in it for a required emit.
 struct ExportSink {
@@ -133,7 +126,7 @@ impl ExportSink {
         }
         Ok(Outgoing {
             number: 0,
-            subject: subject::of_type(&self.prefix, signal.ty()),
+            subject: subject::of_type(&self.prefix, signal.ty()).into(),
             id: signal.id().to_string(),
             payload,
         })
@@ -196,6 +189,7 @@ pub struct Export {
     counters: Arc<Counters>,
     /// Every signal numbered below this is stored.
     stored_below: watch::Receiver<u64>,
+    room: ExportRoom,
     close: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -210,8 +204,16 @@ impl Bridge {
         options: ExportOptions,
     ) -> Result<Export, BridgeError> {
         Pattern::parse(pattern).map_err(BridgeError::Pattern)?;
+        if options.buffer > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(BridgeError::InvalidOption {
+                what: "ExportOptions::buffer",
+                value: options.buffer,
+                max: tokio::sync::Semaphore::MAX_PERMITS,
+            });
+        }
         self.ensure_stream().await?;
         let (tx, rx) = mpsc::channel::<Outgoing>(options.buffer.max(1));
+        let room = ExportRoom::new(tx.downgrade(), options.buffer.max(1));
         let counters = Arc::new(Counters::default());
         let (stored_tx, stored_below) = watch::channel(0u64);
         let sink = Arc::new(ExportSink {
@@ -236,6 +238,7 @@ impl Bridge {
             subscription,
             counters,
             stored_below,
+            room,
             close: Some(close),
             task: Some(task),
         })
@@ -252,6 +255,13 @@ impl Export {
             retried: self.counters.retried.load(Ordering::Relaxed),
             refused: self.counters.refused.load(Ordering::Relaxed),
         }
+    }
+
+    /// A handle to wait for room in the buffer: a producer whose publish
+    /// was refused (`DeliveryFailure::SinkRefused`) waits on it, then
+    /// publishes again, rather than retrying in a loop.
+    pub fn room(&self) -> ExportRoom {
+        self.room.clone()
     }
 
     /// Waits until every signal accepted before the call is acknowledged
@@ -372,7 +382,17 @@ impl Publisher {
             tokio::select! {
                 acked = in_flight.next(), if !in_flight.is_empty() => {
                     let Some((out, ack)) = acked else { continue };
+                    let below = stored.below;
                     self.settle(out, ack, &mut stored, &mut again, &mut failures, &mut retry_at);
+                    // Take the other acknowledgements already in, then tell
+                    // `flush` once: a watch update wakes through a lock per
+                    // shard, which per publish cost 0.5 µs a signal.
+                    while let Some(Some((out, ack))) = in_flight.next().now_or_never() {
+                        self.settle(out, ack, &mut stored, &mut again, &mut failures, &mut retry_at);
+                    }
+                    if stored.below != below {
+                        self.stored_below.send_replace(stored.below);
+                    }
                 }
                 out = rx.recv(), if can_take => match out {
                     Some(out) => {
@@ -408,7 +428,6 @@ impl Publisher {
                 self.counters.stored.fetch_add(1, Ordering::Relaxed);
                 stored.add(out.number);
                 *failures = 0;
-                self.stored_below.send_replace(stored.below);
             }
             // No acknowledgement (a timeout, a lost connection, a server
             // without the stream yet): sent again after a delay.

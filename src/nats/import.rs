@@ -1,12 +1,14 @@
 //! [`Import`]: a durable JetStream consumer delivering into an agent or
 //! onto the bus, acknowledging each message after what it became commits.
 //!
-//! The fetch loop decodes each message and delivers it with a
-//! [`Receipt`]; the receipt's callback (on the worker that settled the last
-//! instruction) passes the verdict to the acknowledging task. So nothing is
-//! acknowledged before its instructions committed, the fetch loop never
-//! waits for an agent, and the consumer's `max_ack_pending` bounds how many
-//! messages are between the server and a commit.
+//! The fetch loop keeps pull requests in flight on one inbox (`pull`: the
+//! server fills the next request while the loop works), decodes each
+//! message and delivers it with a [`Receipt`]; the receipt's callback (on
+//! the worker that settled the last instruction) passes the verdict to the
+//! acknowledging task. So nothing is acknowledged before its instructions
+//! committed, the fetch loop never waits for an agent, and the consumer's
+//! `max_ack_pending` bounds how many messages are between the server and a
+//! commit.
 //!
 //! | what happened | verdict |
 //! |---|---|
@@ -15,6 +17,7 @@
 //! | does not decode, no route, an action failed (rolled back) | dead-letter subject with the reason, then ack |
 //! | the filter was wider than the pattern and the type does not match | ack (not this import's) |
 
+use super::pull::{Pulled, Pulls};
 use super::{Bridge, BridgeError, backoff, subject};
 use crate::action::ActionErrorKind;
 use crate::bus::{Bus, PublishError};
@@ -29,14 +32,10 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::message::Acker;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// How long one pull request waits on the server for more messages.
-const PULL_EXPIRY: Duration = Duration::from_secs(1);
 
 /// Where imported signals go.
 #[derive(Clone, Debug)]
@@ -58,7 +57,8 @@ pub struct ImportOptions {
     /// Messages delivered but not yet acknowledged, at most (the server
     /// stops delivering at this many).
     pub max_ack_pending: usize,
-    /// Messages asked for per pull.
+    /// Messages asked for per pull request; the import keeps between one
+    /// and two batches asked for, so the server always has one to fill.
     pub batch: usize,
     /// How long the server waits for an acknowledgement before it
     /// redelivers (a process that died mid-way). A message still queued
@@ -148,6 +148,16 @@ impl Bridge {
             });
         }
         let pattern = Pattern::parse(&options.pattern).map_err(BridgeError::Pattern)?;
+        // The server reads a request's batch as a signed 64-bit number; a
+        // larger one would be refused on every pull, delivering nothing.
+        let max_batch = usize::try_from(i64::MAX).unwrap_or(usize::MAX);
+        if options.batch > max_batch {
+            return Err(BridgeError::InvalidOption {
+                what: "ImportOptions::batch",
+                value: options.batch,
+                max: max_batch,
+            });
+        }
         let (filter, exact) = subject::filter(self.prefix_str(), &pattern);
         let stream = self.ensure_stream().await?;
         let config = pull::Config {
@@ -175,6 +185,8 @@ impl Bridge {
         let acks = tokio::spawn(acknowledger.run(ack_rx));
         let fetch = Fetch {
             consumer,
+            client: self.client().clone(),
+            js: self.js().clone(),
             batch: options.batch.max(1),
             pattern: (!exact).then_some(pattern),
             target,
@@ -240,13 +252,16 @@ struct Settlement {
     verdict: Verdict,
     delivered: i64,
     sequence: u64,
-    subject: String,
+    subject: async_nats::Subject,
     payload: Bytes,
 }
 
 /// The loop that takes messages and delivers them.
 struct Fetch {
     consumer: async_nats::jetstream::consumer::Consumer<pull::Config>,
+    client: async_nats::Client,
+    /// Makes each message acknowledgeable.
+    js: async_nats::jetstream::Context,
     batch: usize,
     /// Set when the filter subject is wider than the pattern.
     pattern: Option<Pattern>,
@@ -256,67 +271,66 @@ struct Fetch {
 }
 
 impl Fetch {
-    /// Pulls batch after batch: one request for up to `batch` messages,
-    /// taken as they arrive, ending when they are all there or the request
-    /// expires (a second after nothing more came). A batch request ends on
-    /// its own clock even if the server is gone, so a restart costs at most
-    /// one expiry; async-nats 0.51's endless pull stream could lose count
-    /// of its outstanding requests and stall for the 30 s expiry.
+    /// Keeps pull requests in flight (see [`Pulls`]) and takes each
+    /// message as it comes. A refused request or a lost subscription is
+    /// retried after a delay that doubles while nothing gets through.
     async fn run(self, mut stopped: oneshot::Receiver<()>) {
         let mut failures = 0u32;
+        let mut pulls: Option<Pulls> = None;
         loop {
-            let request = self
-                .consumer
-                .batch()
-                .max_messages(self.batch)
-                .expires(PULL_EXPIRY)
-                .messages();
-            let batch = tokio::select! {
-                _ = &mut stopped => return,
-                batch = request => batch,
-            };
-            let mut messages = match batch {
-                Ok(messages) => messages,
-                Err(_) => {
-                    // No server (a restart): try again, a little later each time.
-                    failures = failures.saturating_add(1);
-                    let wait = backoff(
-                        i64::from(failures),
-                        Duration::from_millis(10),
-                        Duration::from_secs(1),
-                    );
-                    tokio::select! {
+            if failures > 0 {
+                let wait = backoff(
+                    i64::from(failures),
+                    Duration::from_millis(10),
+                    Duration::from_secs(1),
+                );
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            let active = match pulls.as_mut() {
+                Some(active) => active,
+                None => {
+                    let started = tokio::select! {
                         _ = &mut stopped => return,
-                        () = tokio::time::sleep(wait) => continue,
+                        started = Pulls::start(&self.client, self.consumer.clone(), self.batch) => started,
+                    };
+                    match started {
+                        Ok(started) => pulls.insert(started),
+                        Err(_) => {
+                            failures = failures.saturating_add(1);
+                            continue;
+                        }
                     }
                 }
             };
-            loop {
-                let next = tokio::select! {
+            if active.wants_more() {
+                let asked = tokio::select! {
                     _ = &mut stopped => return,
-                    next = messages.next() => next,
+                    asked = active.top_up() => asked,
                 };
-                match next {
-                    Some(Ok(message)) => {
-                        failures = 0;
-                        self.take(message);
-                    }
-                    // The end (all there, or expired): pull again.
-                    None => break,
-                    // An error status (consumer deleted, no responders):
-                    // pull again after a delay, as for a lost server.
-                    Some(Err(_)) => {
-                        failures = failures.saturating_add(1);
-                        let wait = backoff(
-                            i64::from(failures),
-                            Duration::from_millis(10),
-                            Duration::from_secs(1),
-                        );
-                        tokio::select! {
-                            _ = &mut stopped => return,
-                            () = tokio::time::sleep(wait) => break,
-                        }
-                    }
+                if asked.is_err() {
+                    failures = failures.saturating_add(1);
+                    continue;
+                }
+            }
+            let pulled = tokio::select! {
+                _ = &mut stopped => return,
+                pulled = active.next() => pulled,
+            };
+            match pulled {
+                Pulled::Message(message) => {
+                    failures = 0;
+                    self.take(async_nats::jetstream::Message {
+                        message,
+                        context: self.js.clone(),
+                    });
+                }
+                Pulled::Refused => failures = failures.saturating_add(1),
+                Pulled::Closed => {
+                    pulls = None;
+                    failures = failures.saturating_add(1);
                 }
             }
         }
@@ -333,7 +347,7 @@ impl Fetch {
             verdict: Verdict::Ack,
             delivered,
             sequence,
-            subject: message.subject.to_string(),
+            subject: message.subject,
             payload: message.payload,
         };
         let signal = match Signal::from_json(&settlement.payload) {

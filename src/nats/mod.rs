@@ -27,6 +27,9 @@
 //!   `emit` that finds it full after the commit is recorded as
 //!   undelivered (`Runtime::take_undelivered`, `on_undelivered`): an agent
 //!   fed by an import that must pass every signal on uses a required emit.
+//!   A producer that outruns JetStream waits on [`Export::room`](crate::nats::Export::room)
+//!   (parked until part of the buffer is free) and publishes again,
+//!   rather than retrying a refused publish in a loop.
 //! * [`Bridge::import`](crate::nats::Bridge::import): a durable pull consumer delivers into an agent or
 //!   onto the bus. A message is acknowledged only after every instruction
 //!   it became has committed ([`AgentRef::send_settled`](crate::AgentRef::send_settled)).
@@ -71,13 +74,17 @@
 mod dedup;
 mod export;
 mod import;
+mod outgoing;
+mod pull;
 mod remote;
+mod room;
 mod subject;
 
 pub use dedup::SeenIds;
 pub use export::{Export, ExportOptions, ExportStats};
 pub use import::{Import, ImportOptions, ImportStats, ImportTarget};
 pub use remote::{RemoteAgent, Service};
+pub use room::{ExportRoom, RoomError};
 
 /// The client library the bridge is built on, re-exported so an
 /// application uses the same version.
@@ -225,6 +232,15 @@ pub enum BridgeError {
         /// The name given.
         name: String,
     },
+    /// An option is out of its range.
+    InvalidOption {
+        /// Which option.
+        what: &'static str,
+        /// The value given.
+        value: usize,
+        /// The largest value it takes.
+        max: usize,
+    },
     /// The pattern does not parse.
     Pattern(crate::PatternError),
     /// The stream could not be created or read.
@@ -243,6 +259,9 @@ impl fmt::Display for BridgeError {
                 f,
                 "`{name}` is not a valid {what}: it must be non-empty subject tokens without whitespace, `*` or `>`"
             ),
+            BridgeError::InvalidOption { what, value, max } => {
+                write!(f, "{what} is {value}, more than the {max} it can be")
+            }
             BridgeError::Pattern(e) => write!(f, "invalid pattern: {e}"),
             BridgeError::Stream(e) => write!(f, "JetStream stream: {e}"),
             BridgeError::Consumer(e) => write!(f, "JetStream consumer: {e}"),
