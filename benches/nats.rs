@@ -485,6 +485,7 @@ fn import_delta(after: ImportStats, before: ImportStats) -> ImportStats {
         redelivery: after.redelivery - before.redelivery,
         dead_lettered: after.dead_lettered - before.dead_lettered,
         skipped: after.skipped - before.skipped,
+        refused_pulls: after.refused_pulls - before.refused_pulls,
     }
 }
 

@@ -37,6 +37,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+/// The longest republish delay the clock is asked to add.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// How an [`Export`] buffers and publishes.
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
@@ -440,7 +443,10 @@ impl Publisher {
                     self.options.retry_min,
                     self.options.retry_max,
                 );
-                *retry_at = Some(Instant::now() + delay);
+                // A `retry_max` near `Duration::MAX` must not overflow the
+                // clock (a panic here would end the task with signals held).
+                let now = Instant::now();
+                *retry_at = Some(now.checked_add(delay).unwrap_or(now + YEAR));
             }
         }
     }

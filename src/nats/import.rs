@@ -57,8 +57,9 @@ pub struct ImportOptions {
     /// Messages delivered but not yet acknowledged, at most (the server
     /// stops delivering at this many).
     pub max_ack_pending: usize,
-    /// Messages asked for per pull request; the import keeps between one
-    /// and two batches asked for, so the server always has one to fill.
+    /// Messages asked for per pull request. The import asks for two
+    /// batches at the start and one more per batch received, and renews a
+    /// request every half second so one is always waiting at the server.
     pub batch: usize,
     /// How long the server waits for an acknowledgement before it
     /// redelivers (a process that died mid-way). A message still queued
@@ -102,6 +103,12 @@ pub struct ImportStats {
     pub dead_lettered: u64,
     /// Messages acknowledged without delivery (type outside the pattern).
     pub skipped: u64,
+    /// Pull requests the server refused: the consumer was deleted, a
+    /// request is over the consumer's own limits (an existing durable
+    /// created with a `max_request_batch` below `batch`), or the server did
+    /// not answer. The import asks again after a delay; a count that keeps
+    /// growing means it receives nothing.
+    pub refused_pulls: u64,
 }
 
 #[derive(Default)]
@@ -111,6 +118,7 @@ struct Counters {
     redelivery: AtomicU64,
     dead_lettered: AtomicU64,
     skipped: AtomicU64,
+    refused_pulls: AtomicU64,
 }
 
 impl Counters {
@@ -121,6 +129,7 @@ impl Counters {
             redelivery: self.redelivery.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            refused_pulls: self.refused_pulls.load(Ordering::Relaxed),
         }
     }
 }
@@ -327,7 +336,10 @@ impl Fetch {
                         context: self.js.clone(),
                     });
                 }
-                Pulled::Refused => failures = failures.saturating_add(1),
+                Pulled::Refused => {
+                    self.counters.refused_pulls.fetch_add(1, Ordering::Relaxed);
+                    failures = failures.saturating_add(1);
+                }
                 Pulled::Closed => {
                     pulls = None;
                     failures = failures.saturating_add(1);

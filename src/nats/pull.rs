@@ -15,18 +15,22 @@
 //!   outstanding requests and stall for the request expiry (30 s).
 //!
 //! Here every request replies to the same inbox, so messages arrive in the
-//! order the server sent them, whichever request each one fills. [`Pulls`]
-//! counts the messages asked for and not yet come; the loop asks for
-//! another batch whenever that falls to one batch, so the server always
-//! has a request to fill. The count is corrected by the server's
-//! end-of-request statuses (`408` with `Nats-Pending-Messages`), and reset
-//! when nothing at all came for longer than a request lives (requests
-//! lost with a restarted server), so a wrong count costs at most one
-//! expiry, and asking too much only leaves a request to expire.
+//! order the server sent them, whichever request each one fills. The
+//! [`Pacing`] asks for two batches at the start, one more each time a
+//! batch has arrived, and one more whenever none went out for half an
+//! expiry. It keeps no count of what the server still owes: a server drops
+//! an expired request without a word when it is busy, and a restart or a
+//! leadership change ends requests in bulk, so such a count drifts. The
+//! time rule alone keeps a request alive at the server at every moment
+//! (each lives a whole expiry), so a quiet consumer never waits for one,
+//! and whatever was lost costs at most half an expiry. Nothing is asked
+//! while the connection is down, so a long outage does not queue requests
+//! to flood the server on reconnect.
 
+use async_nats::connection::State;
 use async_nats::jetstream::consumer::Consumer;
 use async_nats::jetstream::consumer::pull::{self, BatchConfig, BatchRequestError};
-use async_nats::{HeaderMap, StatusCode, Subscriber};
+use async_nats::{StatusCode, Subscriber};
 use futures_util::StreamExt;
 use std::pin::Pin;
 use std::time::Duration;
@@ -35,64 +39,83 @@ use tokio::time::{Instant, Sleep};
 /// How long one pull request waits on the server for messages.
 pub(super) const EXPIRY: Duration = Duration::from_secs(1);
 
-/// Silence longer than this means no request of ours is alive any more.
-const LOST_AFTER: Duration = EXPIRY.saturating_add(Duration::from_millis(250));
+/// A request goes out at least this often, so one is always alive.
+const RENEW: Duration = Duration::from_millis(500);
 
 /// What [`Pulls::next`] found.
 pub(super) enum Pulled {
     /// A message of the stream.
     Message(async_nats::Message),
-    /// The server refused a request or reported an error (consumer
-    /// deleted, no responders while it restarts): ask again after a delay.
+    /// The server refused a request or reported an error (consumer deleted,
+    /// a request over the consumer's limits, no responders): ask again
+    /// after a delay.
     Refused,
     /// The subscription ended (the client is closed).
     Closed,
 }
 
-/// The account of messages asked for and not yet come.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Asked {
-    messages: usize,
+/// When the next pull request is due.
+#[derive(Debug)]
+pub(super) struct Pacing {
+    batch: usize,
+    /// Requests due now (two at the start, one per batch arrived).
+    owed: usize,
+    /// Messages arrived since a batch's worth last made a request due.
+    arrived: usize,
+    /// When the last request went out.
+    last: Option<Instant>,
 }
 
-impl Asked {
-    /// Whether to send another request of `batch`: the server then has at
-    /// most one batch left to send.
-    pub fn wants_more(&self, batch: usize) -> bool {
-        self.messages <= batch
+impl Pacing {
+    pub fn new(batch: usize) -> Self {
+        Pacing {
+            batch: batch.max(1),
+            owed: 2,
+            arrived: 0,
+            last: None,
+        }
     }
 
-    pub fn requested(&mut self, batch: usize) {
-        self.messages = self.messages.saturating_add(batch);
+    /// Whether a request is owed for what arrived.
+    pub fn owed(&self) -> bool {
+        self.owed > 0
     }
 
-    pub fn arrived(&mut self) {
-        self.messages = self.messages.saturating_sub(1);
+    /// Whether one is due at `now` by the time rule.
+    pub fn renewal_due(&self, now: Instant) -> bool {
+        self.last.is_none_or(|last| now >= last + RENEW)
     }
 
-    /// A request ended with `unfilled` messages not sent.
-    pub fn ended(&mut self, unfilled: usize) {
-        self.messages = self.messages.saturating_sub(unfilled);
+    /// When the time rule next makes a request due.
+    pub fn renewal_at(&self, now: Instant) -> Instant {
+        self.last.map_or(now, |last| last + RENEW)
     }
 
-    /// Nothing is asked for any more (every request expired or was lost).
-    pub fn reset(&mut self) {
-        self.messages = 0;
+    pub fn sent(&mut self, now: Instant) {
+        self.owed = self.owed.saturating_sub(1);
+        self.last = Some(now);
+    }
+
+    pub fn message_arrived(&mut self) {
+        self.arrived += 1;
+        if self.arrived >= self.batch {
+            self.arrived = 0;
+            self.owed = self.owed.saturating_add(1);
+        }
     }
 }
 
 /// Pull requests for one consumer and the inbox their messages come to.
 pub(super) struct Pulls {
+    client: async_nats::Client,
     consumer: Consumer<pull::Config>,
     batch: usize,
     inbox: async_nats::Subject,
     subscription: Subscriber,
-    asked: Asked,
-    /// When anything last came on the inbox.
-    heard: Instant,
-    /// Fires `LOST_AFTER` after `heard` at the earliest; moved forward
-    /// only when it fires (a timer reset per message would cost more).
-    silence: Pin<Box<Sleep>>,
+    pacing: Pacing,
+    /// Fires when the time rule makes a request due; moved forward only
+    /// when it fires (a timer reset per message would cost more).
+    renewal: Pin<Box<Sleep>>,
 }
 
 impl Pulls {
@@ -105,34 +128,45 @@ impl Pulls {
         let inbox = async_nats::Subject::from(client.new_inbox());
         let subscription = client.subscribe(inbox.clone()).await?;
         Ok(Pulls {
+            client: client.clone(),
             consumer,
             batch: batch.max(1),
             inbox,
             subscription,
-            asked: Asked::default(),
-            heard: Instant::now(),
-            silence: Box::pin(tokio::time::sleep(LOST_AFTER)),
+            pacing: Pacing::new(batch),
+            renewal: Box::pin(tokio::time::sleep(Duration::ZERO)),
         })
     }
 
-    /// Whether [`top_up`](Self::top_up) would send a request.
+    /// Whether [`top_up`](Self::top_up) has requests to send for what
+    /// arrived.
     pub fn wants_more(&self) -> bool {
-        self.asked.wants_more(self.batch)
+        self.pacing.owed()
     }
 
-    /// Asks for more while the server has at most one batch left to send.
+    /// Sends the requests owed for what arrived (none while disconnected:
+    /// the time rule asks again once the connection is back).
     pub async fn top_up(&mut self) -> Result<(), BatchRequestError> {
-        while self.asked.wants_more(self.batch) {
-            let request = BatchConfig {
-                batch: self.batch,
-                expires: Some(EXPIRY),
-                ..Default::default()
-            };
-            self.consumer
-                .request_batch(request, self.inbox.clone())
-                .await?;
-            self.asked.requested(self.batch);
+        while self.pacing.owed() && self.connected() {
+            self.request().await?;
         }
+        Ok(())
+    }
+
+    fn connected(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+
+    async fn request(&mut self) -> Result<(), BatchRequestError> {
+        let request = BatchConfig {
+            batch: self.batch,
+            expires: Some(EXPIRY),
+            ..Default::default()
+        };
+        self.consumer
+            .request_batch(request, self.inbox.clone())
+            .await?;
+        self.pacing.sent(Instant::now());
         Ok(())
     }
 
@@ -141,59 +175,47 @@ impl Pulls {
         loop {
             let arrived = tokio::select! {
                 arrived = self.subscription.next() => arrived,
-                () = &mut self.silence => {
-                    let lost_at = self.heard + LOST_AFTER;
-                    if lost_at > Instant::now() {
-                        self.silence.as_mut().reset(lost_at);
-                        continue;
-                    }
-                    // Every request has expired by now, its status lost
-                    // (a server restart): ask afresh.
-                    self.asked.reset();
-                    self.heard = Instant::now();
-                    self.silence.as_mut().reset(self.heard + LOST_AFTER);
-                    if self.top_up().await.is_err() {
+                () = &mut self.renewal => {
+                    let now = Instant::now();
+                    if self.pacing.renewal_due(now)
+                        && self.connected()
+                        && self.request().await.is_err()
+                    {
                         return Pulled::Refused;
                     }
+                    let next = self.pacing.renewal_at(now).max(now + RENEW / 4);
+                    self.renewal.as_mut().reset(next);
                     continue;
                 }
             };
             let Some(message) = arrived else {
                 return Pulled::Closed;
             };
-            self.heard = Instant::now();
             match message.status {
                 None | Some(StatusCode::OK) => {
-                    self.asked.arrived();
+                    self.pacing.message_arrived();
                     return Pulled::Message(message);
                 }
-                Some(StatusCode::IDLE_HEARTBEAT) => {}
-                Some(StatusCode::TIMEOUT | StatusCode::NOT_FOUND) => {
-                    // A request expired with this many messages unsent:
-                    // replace it now, or a quiet consumer would have no
-                    // request at the server until the silence ran out.
-                    let unsent = pending(message.headers.as_ref()).unwrap_or(self.batch);
-                    self.asked.ended(unsent);
-                    if self.top_up().await.is_err() {
-                        return Pulled::Refused;
-                    }
-                }
-                Some(_) => {
-                    // 409: cut short by a server limit or refused whole
-                    // (consumer deleted, limits); 503: no responders while
-                    // the server restarts. Either way ask again later.
-                    let unsent = pending(message.headers.as_ref()).unwrap_or(self.batch);
-                    self.asked.ended(unsent);
-                    return Pulled::Refused;
-                }
+                // A heartbeat, or a request that ended (expired, or cut
+                // short by a server event): the pacing asks again anyway.
+                Some(StatusCode::IDLE_HEARTBEAT | StatusCode::TIMEOUT | StatusCode::NOT_FOUND) => {}
+                Some(StatusCode::REQUEST_TERMINATED) if !refused_whole(&message) => {}
+                // The consumer is gone, a request is over its limits, or
+                // nobody answers: ask again after a delay.
+                Some(_) => return Pulled::Refused,
             }
         }
     }
 }
 
-/// The messages an ended request did not send, from its status headers.
-fn pending(headers: Option<&HeaderMap>) -> Option<usize> {
-    headers?.get("Nats-Pending-Messages")?.as_str().parse().ok()
+/// Whether a `409` says requests like ours cannot be served (the consumer
+/// was deleted, or a request exceeds its limits), as opposed to one request
+/// cut short (leadership change, batch completed, message over max bytes).
+fn refused_whole(message: &async_nats::Message) -> bool {
+    let description = message.description.as_deref().unwrap_or_default();
+    description.contains("Consumer Deleted")
+        || description.contains("Consumer is push based")
+        || description.starts_with("Exceeded Max")
 }
 
 #[cfg(test)]
@@ -201,42 +223,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn asks_again_when_one_batch_is_left() {
-        let mut asked = Asked::default();
-        assert!(asked.wants_more(4));
-        asked.requested(4);
-        assert!(asked.wants_more(4), "a second batch goes out at once");
-        asked.requested(4);
-        assert!(!asked.wants_more(4));
+    fn two_requests_at_the_start_then_one_per_batch_arrived() {
+        let mut p = Pacing::new(4);
+        let now = Instant::now();
+        assert!(p.owed());
+        p.sent(now);
+        assert!(p.owed());
+        p.sent(now);
+        assert!(!p.owed());
         for _ in 0..3 {
-            asked.arrived();
+            p.message_arrived();
         }
-        assert!(!asked.wants_more(4), "five still to come");
-        asked.arrived();
-        assert!(asked.wants_more(4), "one batch left: ask again");
+        assert!(!p.owed(), "three of four arrived");
+        p.message_arrived();
+        assert!(p.owed(), "a batch arrived: ask for another");
+        p.sent(now);
+        assert!(!p.owed());
     }
 
     #[test]
-    fn an_expired_request_takes_its_unsent_messages_off() {
-        let mut asked = Asked::default();
-        asked.requested(4);
-        asked.requested(4);
-        asked.arrived();
-        asked.ended(3);
-        assert_eq!(asked, Asked { messages: 4 });
-        asked.ended(10);
-        assert_eq!(asked, Asked { messages: 0 }, "never below zero");
-        asked.requested(4);
-        asked.reset();
-        assert_eq!(asked, Asked::default());
+    fn a_request_is_renewed_every_half_expiry_whatever_arrived() {
+        let mut p = Pacing::new(512);
+        let start = Instant::now();
+        assert!(p.renewal_due(start), "nothing sent yet");
+        p.sent(start);
+        assert!(!p.renewal_due(start + RENEW / 2));
+        assert!(p.renewal_due(start + RENEW));
+        assert_eq!(p.renewal_at(start), start + RENEW);
+        assert!(RENEW * 2 <= EXPIRY, "a renewed request overlaps the last");
     }
 
     #[test]
-    fn pending_reads_the_status_header() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(pending(Some(&headers)), None);
-        headers.insert("Nats-Pending-Messages", "17");
-        assert_eq!(pending(Some(&headers)), Some(17));
-        assert_eq!(pending(None), None);
+    fn a_409_for_one_request_is_not_a_refusal() {
+        let status = |description: &str| async_nats::Message {
+            subject: "_INBOX.x".into(),
+            reply: None,
+            payload: bytes::Bytes::new(),
+            headers: None,
+            status: Some(StatusCode::REQUEST_TERMINATED),
+            description: Some(description.into()),
+            length: 0,
+        };
+        assert!(refused_whole(&status("Consumer Deleted")));
+        assert!(refused_whole(&status("Exceeded MaxRequestBatch of 100")));
+        assert!(refused_whole(&status("Exceeded MaxWaiting")));
+        assert!(!refused_whole(&status("Leadership Change")));
+        assert!(!refused_whole(&status("Message Size Exceeds MaxBytes")));
+        assert!(!refused_whole(&status("Batch Completed")));
     }
 }

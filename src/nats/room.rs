@@ -37,6 +37,7 @@ pub struct ExportRoom {
 
 /// Why a wait for room ended without it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RoomError {
     /// The export is stopped (or dropped): it takes nothing any more.
     Stopped,
@@ -66,7 +67,14 @@ impl ExportRoom {
     }
 
     /// Resolves once `at_least` signals fit in the buffer (clamped to
-    /// `1..=capacity`). The room is not kept: publish into it right away.
+    /// `1..=capacity`). The room is not kept: publish into it, and wait
+    /// again if a publish is still refused (another producer or waiter may
+    /// have taken it first).
+    ///
+    /// While the wait lasts it holds the slots freed so far (up to
+    /// `at_least`), so other publishers and required emits into this export
+    /// see the buffer as full until it ends: ask for a part of the buffer
+    /// (a quarter, say), not all of it.
     pub async fn ready(&self, at_least: usize) -> Result<(), RoomError> {
         let buffer = self.buffer.upgrade().ok_or(RoomError::Stopped)?;
         let wanted = at_least.clamp(1, self.capacity);
@@ -80,10 +88,15 @@ impl ExportRoom {
     }
 
     /// [`ready`](Self::ready) for a thread outside async code: blocks the
-    /// calling thread (parked, not spinning) for at most `timeout`. Do not
-    /// call it on an async worker thread; use `ready` there.
+    /// calling thread (parked, not spinning) for at most `timeout`. Use
+    /// `ready` in async code: on a current-thread runtime's own thread the
+    /// export cannot make room while this blocks, and the wait times out.
     pub fn wait(&self, at_least: usize, timeout: Duration) -> Result<(), RoomError> {
-        block_on_for(self.ready(at_least), timeout).unwrap_or(Err(RoomError::TimedOut))
+        // Unconstrained: on a runtime thread whose task budget is spent,
+        // tokio would defer the wake-up to a scheduler that is not running
+        // while this thread is parked.
+        let ready = tokio::task::unconstrained(self.ready(at_least));
+        block_on_for(ready, timeout).unwrap_or(Err(RoomError::TimedOut))
     }
 }
 
