@@ -109,7 +109,6 @@ impl Pacing {
 pub(super) struct Pulls {
     client: async_nats::Client,
     consumer: Consumer<pull::Config>,
-    batch: usize,
     inbox: async_nats::Subject,
     subscription: Subscriber,
     pacing: Pacing,
@@ -130,7 +129,6 @@ impl Pulls {
         Ok(Pulls {
             client: client.clone(),
             consumer,
-            batch: batch.max(1),
             inbox,
             subscription,
             pacing: Pacing::new(batch),
@@ -159,7 +157,7 @@ impl Pulls {
 
     async fn request(&mut self) -> Result<(), BatchRequestError> {
         let request = BatchConfig {
-            batch: self.batch,
+            batch: self.pacing.batch,
             expires: Some(EXPIRY),
             ..Default::default()
         };
